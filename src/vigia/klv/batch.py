@@ -1,0 +1,660 @@
+"""Vectorised KLV decoding: a whole buffer of ST 0601 packets into columns at once.
+
+The stream is handled as one ``uint8`` array. Packets are framed by finding every SMPTE UL
+prefix, reading all BER lengths at once and keeping the candidates that chain (each ends
+where the next begins) or carry a valid checksum. Local sets are then walked item by item
+*across all packets together*: iteration ``k`` reads the ``k``-th item of every packet in one
+NumPy step, so the Python loop runs as many times as a packet has items, not once per packet.
+Values are gathered per tag and length and converted with the item table of
+:mod:`vigia.klv.st0601`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from vigia.errors import BERError, ChecksumError, ItemError, KLVError, TruncatedError, VigiaError
+from vigia.klv import st0601
+from vigia.klv.keys import KEY_LENGTH, ST0601_KEY, UL_PREFIX
+from vigia.klv.st0601 import ITEMS, Kind
+
+_KEY_ARRAY = np.frombuffer(ST0601_KEY, dtype=np.uint8)
+#: Keep at most this many example errors in the statistics.
+MAX_ERRORS_KEPT = 50
+
+
+@dataclass
+class DecodeStats:
+    """What the decoder saw: counts of good and damaged input, and the first errors."""
+
+    packets: int = 0  # ST 0601 packets decoded into rows
+    other_packets: dict[str, int] = field(default_factory=dict)  # other keys -> count
+    damaged_packets: int = 0  # candidate packets that could not be framed or parsed
+    checksum_failures: int = 0
+    bytes_skipped: int = 0  # bytes that belong to no packet
+    item_errors: dict[str, int] = field(default_factory=dict)  # column -> items of wrong size
+    unknown_tags: dict[int, int] = field(default_factory=dict)
+    repeated_tags: int = 0
+    sentinels: dict[str, int] = field(default_factory=dict)  # column -> sentinel values seen
+    errors: list[VigiaError] = field(default_factory=list)
+
+    def note(self, error: VigiaError) -> None:
+        """Keep ``error`` as an example (the first :data:`MAX_ERRORS_KEPT`)."""
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(error)
+
+    def merge(self, other: DecodeStats) -> None:
+        """Add ``other``'s counts to these."""
+        self.packets += other.packets
+        self.damaged_packets += other.damaged_packets
+        self.checksum_failures += other.checksum_failures
+        self.bytes_skipped += other.bytes_skipped
+        self.repeated_tags += other.repeated_tags
+        for mine, theirs in (
+            (self.other_packets, other.other_packets),
+            (self.item_errors, other.item_errors),
+            (self.unknown_tags, other.unknown_tags),
+            (self.sentinels, other.sentinels),
+        ):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v  # type: ignore[index]
+        for e in other.errors:
+            self.note(e)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "packets": self.packets,
+            "other_packets": dict(self.other_packets),
+            "damaged_packets": self.damaged_packets,
+            "checksum_failures": self.checksum_failures,
+            "bytes_skipped": self.bytes_skipped,
+            "item_errors": dict(self.item_errors),
+            "unknown_tags": {str(k): v for k, v in self.unknown_tags.items()},
+            "repeated_tags": self.repeated_tags,
+            "sentinels": dict(self.sentinels),
+            "errors": [str(e) for e in self.errors],
+        }
+
+
+@dataclass
+class Framing:
+    """Packets found in a buffer (all arrays aligned, one element per packet)."""
+
+    starts: np.ndarray  # int64 offset of the key
+    value_starts: np.ndarray  # int64 offset of the value
+    ends: np.ndarray  # int64 offset one past the value
+    is_0601: np.ndarray  # bool, key is the ST 0601 key
+    checksum_ok: np.ndarray  # bool, trailing ST 0601 checksum present and right
+    has_checksum: np.ndarray  # bool, packet ends with a ``01 02`` checksum item
+    consumed: int  # bytes of the buffer that are settled (the rest may continue later)
+
+
+def _read_ber_lengths(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BER lengths at ``pos`` (all at once): ``(length, header_size, ok)``.
+
+    ``ok`` is False where the length runs past the buffer or is longer than 8 bytes.
+    """
+    n = buf.size
+    inside = pos < n
+    first = buf[np.minimum(pos, n - 1)]
+    length = first.astype(np.int64)
+    hsize = np.ones(pos.size, dtype=np.int64)
+    ok = inside.copy()
+    longs = np.flatnonzero(first >= 0x80)
+    if longs.size:
+        p = pos[longs]
+        nb = length[longs] & 0x7F
+        good = inside[longs] & (nb >= 1) & (nb <= 8) & (p + 1 + nb <= n)
+        val = np.zeros(longs.size, dtype=np.int64)
+        for k in range(1, 9):
+            sel = good & (nb >= k)
+            if not sel.any():
+                break
+            byte = buf[np.minimum(p + k, n - 1)].astype(np.int64)
+            val = np.where(sel, (val << 8) | byte, val)
+        length[longs] = np.where(good, val, 0)
+        hsize[longs] = 1 + nb
+        ok[longs] = good
+    return length, hsize, ok
+
+
+def _word_prefix(buf: np.ndarray, parity: int) -> np.ndarray:
+    """Exclusive prefix sums (mod 2^32) of big-endian 16-bit words starting at ``parity``."""
+    m = (buf.size - parity) // 2
+    words = buf[parity : parity + 2 * m].view(">u2")
+    out = np.zeros(m + 1, dtype=np.uint32)
+    np.cumsum(words, dtype=np.uint32, out=out[1:])
+    return out
+
+
+def st0601_checksums(buf: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """ST 0601 running 16-bit checksums of ``buf[starts[i]:stops[i]]`` for every ``i``.
+
+    The running sum weighs bytes at even positions of a packet by 256, so it is the sum of the
+    packet's big-endian 16-bit words: prefix sums over the words at even and at odd offsets
+    give every packet's checksum with two subtractions.
+    """
+    out = np.zeros(starts.size, dtype=np.uint32)
+    for parity in (0, 1):
+        sel = np.flatnonzero((starts & 1) == parity)
+        if sel.size == 0:
+            continue
+        pref = _word_prefix(buf, parity)
+        s = starts[sel]
+        nwords = (stops[sel] - s) // 2
+        w0 = (s - parity) // 2
+        total = pref[w0 + nwords] - pref[w0]
+        odd = ((stops[sel] - s) & 1) == 1
+        last = buf[np.maximum(stops[sel] - 1, 0)].astype(np.uint32) << 8
+        out[sel] = total + np.where(odd, last, 0)
+    return (out & 0xFFFF).astype(np.uint16)
+
+
+def frame_packets(buf: np.ndarray, *, final: bool) -> Framing:
+    """Find the KLV packets in ``buf``.
+
+    A candidate is any position holding the 4-byte SMPTE UL prefix. It is accepted when its
+    BER length fits and either the next candidate starts where it ends (or the data ends there)
+    or it carries a valid ST 0601 checksum; candidates inside an accepted packet are ignored.
+    With ``final=False`` an incomplete packet at the end is left unconsumed for the next call.
+    """
+    n = buf.size
+    empty = np.zeros(0, dtype=np.int64)
+    if n < 4:
+        nothing = np.zeros(0, dtype=bool)
+        return Framing(empty, empty, empty, nothing, nothing, nothing, n if final else 0)
+    cand = np.flatnonzero(
+        (buf[:-3] == UL_PREFIX[0])
+        & (buf[1:-2] == UL_PREFIX[1])
+        & (buf[2:-1] == UL_PREFIX[2])
+        & (buf[3:] == UL_PREFIX[3])
+    ).astype(np.int64)
+    length, hsize, ok = _read_ber_lengths(buf, cand + KEY_LENGTH)
+    vstart = cand + KEY_LENGTH + hsize
+    end = vstart + length
+    complete = ok & (end <= n)
+    # Chain confirmation: the packet ends where another candidate (or the data) begins.
+    nxt = np.searchsorted(cand, end)
+    chained = complete & (
+        (end == n) | ((nxt < cand.size) & (cand[np.minimum(nxt, cand.size - 1)] == end))
+    )
+    if not final:
+        tail = n - end
+        partial_prefix = complete & (tail > 0) & (tail < 4)
+        for i in np.flatnonzero(partial_prefix):
+            if bytes(buf[end[i] : n]) == UL_PREFIX[: int(tail[i])]:
+                chained[i] = True
+    # Checksum confirmation for ST 0601 packets ending in a checksum item.
+    has_ck = complete & (length >= 4)
+    idx_tag = np.where(has_ck, end - 4, 0)
+    has_ck &= (buf[idx_tag] == 0x01) & (buf[np.minimum(idx_tag + 1, n - 1)] == 0x02)
+    ck_ok = np.zeros(cand.size, dtype=bool)
+    if has_ck.any():
+        sel = np.flatnonzero(has_ck)
+        computed = st0601_checksums(buf, cand[sel], end[sel] - 2)
+        stored = (buf[end[sel] - 2].astype(np.uint16) << 8) | buf[end[sel] - 1]
+        ck_ok[sel] = computed == stored
+    accepted = chained | ck_ok
+    # Drop candidates that lie inside an accepted packet.
+    reach = np.where(accepted, end, -1)
+    prev_reach = np.concatenate(([-1], np.maximum.accumulate(reach)[:-1]))
+    inside = cand < prev_reach
+    accepted &= ~inside
+    # Decide how much of the buffer is settled.
+    if final:
+        consumed = n
+    else:
+        last_end = int(end[accepted].max()) if accepted.any() else 0
+        # The first candidate after the last packet that may still complete with more data.
+        pending = ~accepted & ~inside & (cand >= last_end) & (~ok | (end > n))
+        if pending.any():
+            consumed = int(cand[np.flatnonzero(pending)[0]])
+        else:
+            # Keep a few trailing bytes that could be the start of a key.
+            consumed = max(last_end, n - 3)
+            while consumed < n and bytes(buf[consumed:n]) != UL_PREFIX[: n - consumed]:
+                consumed += 1
+    is_key = np.ones(cand.size, dtype=bool)
+    for k in range(4, KEY_LENGTH):
+        is_key &= buf[np.minimum(cand + k, n - 1)] == _KEY_ARRAY[k]
+    sel = np.flatnonzero(accepted)
+    return Framing(
+        starts=cand[sel],
+        value_starts=vstart[sel],
+        ends=end[sel],
+        is_0601=is_key[sel],
+        checksum_ok=ck_ok[sel],
+        has_checksum=has_ck[sel],
+        consumed=consumed,
+    )
+
+
+@dataclass
+class ItemRecords:
+    """Every local-set item found, one element per item."""
+
+    packet: np.ndarray  # int64 row index
+    tag: np.ndarray  # uint16
+    vstart: np.ndarray  # int64 offset of the value in the buffer
+    vlen: np.ndarray  # int64
+    damaged_rows: np.ndarray  # int64 rows whose local set was cut short
+    damaged_at: np.ndarray  # int64 offsets where each damage was found
+
+
+def walk_local_sets(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> ItemRecords:
+    """Walk all local sets ``buf[starts[i]:ends[i]]`` together, one item per step."""
+    n = buf.size
+    pos = starts.astype(np.int64).copy()
+    rows = np.arange(starts.size, dtype=np.int64)
+    out: list[tuple[np.ndarray, ...]] = []
+    damaged_rows: list[np.ndarray] = []
+    damaged_at: list[np.ndarray] = []
+    active = rows[pos < ends]
+    while active.size:
+        p = pos[active]
+        e = ends[active]
+        t0 = buf[np.minimum(p, n - 1)]
+        tag = t0.astype(np.int64)
+        hl = np.ones(p.size, dtype=np.int64)
+        tag_ok = np.ones(p.size, dtype=bool)
+        two = np.flatnonzero(t0 >= 0x80)
+        if two.size:  # two-byte BER-OID tags (128 and above)
+            t1 = buf[np.minimum(p[two] + 1, n - 1)].astype(np.int64)
+            tag[two] = ((tag[two] & 0x7F) << 7) | (t1 & 0x7F)
+            tag_ok[two] = t1 < 0x80
+            hl[two] = 2
+        length, lsize, len_ok = _read_ber_lengths(buf, p + hl)
+        vstart = p + hl + lsize
+        vend = vstart + length
+        good = tag_ok & len_ok & (vend <= e)
+        if good.all():
+            out.append((active, tag, vstart, length))
+            pos[active] = vend
+            nxt = active
+        else:
+            bad = ~good
+            damaged_rows.append(active[bad])
+            damaged_at.append(p[bad])
+            g = np.flatnonzero(good)
+            out.append((active[g], tag[g], vstart[g], length[g]))
+            pos[active[g]] = vend[g]
+            nxt = active[g]
+        active = nxt[pos[nxt] < ends[nxt]]
+    if out:
+        packet = np.concatenate([o[0] for o in out])
+        tags = np.concatenate([o[1] for o in out]).astype(np.uint16)
+        vstarts = np.concatenate([o[2] for o in out])
+        vlens = np.concatenate([o[3] for o in out])
+    else:
+        packet = vstarts = vlens = np.zeros(0, dtype=np.int64)
+        tags = np.zeros(0, dtype=np.uint16)
+    return ItemRecords(
+        packet=packet,
+        tag=tags,
+        vstart=vstarts,
+        vlen=vlens,
+        damaged_rows=np.concatenate(damaged_rows) if damaged_rows else np.zeros(0, np.int64),
+        damaged_at=np.concatenate(damaged_at) if damaged_at else np.zeros(0, np.int64),
+    )
+
+
+def gather_uint(buf: np.ndarray, vstart: np.ndarray, length: int) -> np.ndarray:
+    """Big-endian unsigned integers of ``length`` (1..8) bytes at each ``vstart``."""
+    raw = np.zeros(vstart.size, dtype=np.uint64)
+    for k in range(length):
+        raw = (raw << np.uint64(8)) | buf[vstart + k].astype(np.uint64)
+    return raw
+
+
+def gather_binary(buf: np.ndarray, vstart: np.ndarray, vlen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate ``buf[vstart[i]:vstart[i]+vlen[i]]``; return ``(data, offsets int32)``."""
+    offsets = np.zeros(vlen.size + 1, dtype=np.int64)
+    np.cumsum(vlen, out=offsets[1:])
+    total = int(offsets[-1])
+    if total == 0:
+        return np.zeros(0, dtype=np.uint8), offsets.astype(np.int32)
+    # index of each output byte = vstart[item] + (k - offsets[item])
+    shift = np.repeat(vstart - offsets[:-1], vlen)
+    idx = np.arange(total, dtype=np.int64) + shift
+    return buf[idx], offsets.astype(np.int32)
+
+
+def _binary_column(
+    buf: np.ndarray, rows: np.ndarray, vstart: np.ndarray, vlen: np.ndarray, n_rows: int,
+    *, text: bool,
+) -> pa.Array:
+    """A binary/string Arrow column of ``n_rows`` with values at ``rows`` and nulls elsewhere."""
+    full_len = np.zeros(n_rows, dtype=np.int64)
+    full_start = np.zeros(n_rows, dtype=np.int64)
+    full_len[rows] = vlen
+    full_start[rows] = vstart
+    data, offsets = gather_binary(buf, full_start, full_len)
+    present = np.zeros(n_rows, dtype=bool)
+    present[rows] = True
+    validity = pa.array(present).buffers()[1]
+    arr = pa.Array.from_buffers(
+        pa.binary(), n_rows, [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+        null_count=int(n_rows - rows.size),
+    )
+    if not text:
+        return arr
+    try:
+        return arr.cast(pa.string())
+    except pa.ArrowInvalid:
+        # Invalid UTF-8 somewhere: replace undecodable bytes row by row (rare path).
+        values = [
+            None if v is None else v.decode("utf-8", errors="replace") for v in arr.to_pylist()
+        ]
+        return pa.array(values, type=pa.string())
+
+
+def _numeric_column(values: np.ndarray, present: np.ndarray, typ: pa.DataType) -> pa.Array:
+    """Arrow column from values and a presence mask, without per-element conversion."""
+    if pa.types.is_timestamp(typ):
+        base = pa.array(values.astype(np.int64), mask=~present, type=pa.int64())
+        return pa.Array.from_buffers(typ, len(base), base.buffers(), null_count=base.null_count)
+    return pa.array(values, mask=~present, type=typ)
+
+
+def _arrow_type(item: st0601.Item) -> pa.DataType:
+    if item.kind is Kind.TIMESTAMP:
+        return pa.timestamp("us", tz="UTC")
+    if item.kind is Kind.STRING:
+        return pa.string()
+    if item.kind is Kind.SET:
+        return pa.binary()
+    if item.is_float:
+        return pa.float64()
+    if item.kind is Kind.INT:
+        return pa.int64()
+    return pa.int64() if (item.length or 8) >= 4 else pa.int32()
+
+
+#: Columns that say where each row came from, before the item columns.
+META_FIELDS = [
+    pa.field("source_offset", pa.int64()),
+    pa.field("pts_90k", pa.int64()),
+    pa.field("checksum_valid", pa.bool_()),
+    pa.field("sentinel_items", pa.list_(pa.string())),
+]
+
+#: The telemetry schema: where-from columns, then one column per ST 0601 item in tag order.
+SCHEMA = pa.schema(
+    META_FIELDS + [pa.field(it.column, _arrow_type(it)) for it in ITEMS.values() if it.tag != 66]
+)
+
+
+def decode_local_sets(
+    buf: np.ndarray,
+    framing: Framing,
+    *,
+    stats: DecodeStats,
+    base_offset: int = 0,
+    strict: bool = False,
+) -> pa.Table:
+    """Decode the ST 0601 packets of ``framing`` into a table with :data:`SCHEMA`."""
+    sel = np.flatnonzero(framing.is_0601)
+    starts = framing.starts[sel]
+    vstarts = framing.value_starts[sel]
+    ends = framing.ends[sel]
+    ck_ok = framing.checksum_ok[sel]
+    n_rows = sel.size
+    stats.packets += n_rows
+    n_other = int((~framing.is_0601).sum())
+    if n_other:
+        for s in framing.starts[~framing.is_0601]:
+            key = bytes(buf[s : s + KEY_LENGTH]).hex()
+            stats.other_packets[key] = stats.other_packets.get(key, 0) + 1
+    bad_ck = np.flatnonzero(~ck_ok)
+    stats.checksum_failures += bad_ck.size
+    for r in bad_ck[: MAX_ERRORS_KEPT]:
+        err = ChecksumError(
+            "ST 0601 checksum missing or wrong", offset=base_offset + int(starts[r])
+        )
+        if strict:
+            raise err
+        stats.note(err)
+
+    rec = walk_local_sets(buf, vstarts, ends)
+    if rec.damaged_rows.size:
+        stats.damaged_packets += np.unique(rec.damaged_rows).size
+        first = int(rec.damaged_at.min())
+        err2 = TruncatedError("local-set item runs past its packet", offset=base_offset + first)
+        if strict:
+            raise err2
+        stats.note(err2)
+
+    # Group items by tag (stable, so a row's first occurrence of a tag comes first).
+    order = np.argsort(rec.tag, kind="stable")
+    counts = np.bincount(rec.tag[order].astype(np.int64)) if order.size else np.zeros(0, np.int64)
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    groups = [order[bounds[t] : bounds[t + 1]] for t in np.flatnonzero(counts)]
+    columns: dict[str, pa.Array] = {}
+    sentinel_rows: list[np.ndarray] = []
+    sentinel_names: list[np.ndarray] = []
+    for grp in groups:
+        if grp.size == 0:
+            continue
+        tag = int(rec.tag[grp[0]])
+        item = ITEMS.get(tag)
+        if item is None or tag == 66:
+            stats.unknown_tags[tag] = stats.unknown_tags.get(tag, 0) + grp.size
+            if strict and item is None:
+                raise ItemError(f"unknown ST 0601 tag {tag}", offset=base_offset + int(rec.vstart[grp[0]]))
+            continue
+        rows = rec.packet[grp]
+        if np.bincount(rows, minlength=n_rows).max() > 1:
+            _, first_idx = np.unique(rows, return_index=True)
+            nrep = grp.size - first_idx.size
+            stats.repeated_tags += nrep
+            if strict:
+                raise ItemError(
+                    f"tag {tag} repeated in a local set", offset=base_offset + int(rec.vstart[grp[0]])
+                )
+            grp = grp[np.sort(first_idx)]
+            rows = rec.packet[grp]
+        vs, vl = rec.vstart[grp], rec.vlen[grp]
+        if item.kind in (Kind.STRING, Kind.SET):
+            columns[item.column] = _binary_column(buf, rows, vs, vl, n_rows, text=item.kind is Kind.STRING)
+            continue
+        values = np.zeros(n_rows, dtype=np.float64 if item.is_float else np.int64)
+        present = np.zeros(n_rows, dtype=bool)
+        if item.fixed_length:
+            allowed = vl == item.length
+        else:
+            allowed = (vl >= 1) & (vl <= 8)
+        if not allowed.all():
+            nbad = int((~allowed).sum())
+            stats.item_errors[item.column] = stats.item_errors.get(item.column, 0) + nbad
+            err3 = ItemError(
+                f"{item.name} (tag {tag}) has length {int(vl[~allowed][0])}",
+                offset=base_offset + int(rec.vstart[grp][~allowed][0]),
+            )
+            if strict:
+                raise err3
+            stats.note(err3)
+        lengths = (
+            [int(vl[0])] if allowed.all() and vl.min() == vl.max() else np.unique(vl[allowed])
+        )
+        for length in lengths:
+            m = allowed & (vl == length)
+            raw = gather_uint(buf, vs[m], int(length))
+            vals, special = st0601.raw_to_value(item, raw, int(length))
+            r = rows[m]
+            values[r] = vals
+            present[r] = ~special
+            if special.any():
+                stats.sentinels[item.column] = stats.sentinels.get(item.column, 0) + int(special.sum())
+                sentinel_rows.append(r[special])
+                sentinel_names.append(np.full(int(special.sum()), item.column, dtype=object))
+        columns[item.column] = _numeric_column(values, present, _arrow_type(item))
+
+    # Sentinel list column.
+    if sentinel_rows:
+        srows = np.concatenate(sentinel_rows)
+        snames = np.concatenate(sentinel_names)
+        o = np.argsort(srows, kind="stable")
+        counts = np.bincount(srows, minlength=n_rows)
+        offs = np.zeros(n_rows + 1, dtype=np.int32)
+        np.cumsum(counts, out=offs[1:])
+        has = counts > 0
+        sentinel_col = pa.ListArray.from_arrays(
+            pa.array(offs), pa.array(snames[o], type=pa.string()), mask=pa.array(~has)
+        )
+    else:
+        sentinel_col = pa.nulls(n_rows, type=pa.list_(pa.string()))
+
+    arrays: list[pa.Array] = [
+        pa.array(base_offset + starts, type=pa.int64()),
+        pa.nulls(n_rows, type=pa.int64()),
+        pa.array(ck_ok, type=pa.bool_()),
+        sentinel_col,
+    ]
+    nulls: dict[pa.DataType, pa.Array] = {}
+    for fld in SCHEMA:
+        if fld.name in ("source_offset", "pts_90k", "checksum_valid", "sentinel_items"):
+            continue
+        col = columns.get(fld.name)
+        if col is None:
+            col = nulls.get(fld.type)
+            if col is None:
+                col = nulls[fld.type] = pa.nulls(n_rows, type=fld.type)
+        arrays.append(col)
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+class KLVStreamDecoder:
+    """Incremental decoder of a raw KLV byte stream into telemetry tables.
+
+    Feed bytes in chunks of any size; each call returns a table of the ST 0601 packets that
+    are complete so far. Lenient by default: damaged input is counted in :attr:`stats` and
+    skipped; ``strict=True`` raises the first problem as a typed :class:`VigiaError`.
+    """
+
+    def __init__(self, *, strict: bool = False, max_pending: int = 4 << 20) -> None:
+        self.strict = strict
+        self.stats = DecodeStats()
+        self._pending = b""
+        self._pending_offset = 0  # source offset of the first pending byte
+        self._max_pending = max_pending
+        # Access-unit map for transport streams: stream offsets -> (pts, source offset).
+        self._au_stream_offsets = np.zeros(0, dtype=np.int64)
+        self._au_pts = np.zeros(0, dtype=np.int64)
+        self._au_source = np.zeros(0, dtype=np.int64)
+        self._stream_pos = 0  # stream offset of the first pending byte
+
+    def add_access_units(
+        self, stream_offsets: np.ndarray, pts: np.ndarray, source_offsets: np.ndarray
+    ) -> None:
+        """Declare where access units start in the byte stream fed next (for PTS lookup)."""
+        self._au_stream_offsets = np.concatenate([self._au_stream_offsets, stream_offsets])
+        self._au_pts = np.concatenate([self._au_pts, pts])
+        self._au_source = np.concatenate([self._au_source, source_offsets])
+
+    @property
+    def stream_position(self) -> int:
+        """Bytes of the stream fed so far (offset the next fed byte will have)."""
+        return self._stream_pos + len(self._pending)
+
+    def feed(self, chunk: bytes) -> pa.Table:
+        """Decode what ``chunk`` completes; return the new rows."""
+        return self._run(self._pending + bytes(chunk), final=False)
+
+    def flush(self) -> pa.Table:
+        """Decode whatever is left at the end of the stream."""
+        return self._run(self._pending, final=True)
+
+    def _run(self, data: bytes, *, final: bool) -> pa.Table:
+        buf = np.frombuffer(data, dtype=np.uint8)
+        base = self._pending_offset
+        try:
+            framing = frame_packets(buf, final=final)
+        except VigiaError:
+            raise
+        except Exception as exc:  # pragma: no cover - framing is total; defensive
+            raise KLVError(f"framing failed: {exc}", offset=base) from exc
+        settled = framing.consumed
+        covered = int((framing.ends - framing.starts).sum())
+        # Bytes before the first packet, between packets and after the last, up to `settled`.
+        skipped = settled - covered
+        if skipped:
+            gap_at = _first_gap(framing, settled)
+            err = KLVError(f"{skipped} bytes do not form KLV packets", offset=base + gap_at)
+            if self.strict:
+                raise err
+            self.stats.bytes_skipped += skipped
+            self.stats.damaged_packets += _count_gaps(framing, settled)
+            self.stats.note(err)
+        table = decode_local_sets(buf, framing, stats=self.stats, base_offset=base, strict=self.strict)
+        table = self._attach_pts(table, framing)
+        rest = data[settled:]
+        if len(rest) > self._max_pending:
+            drop = len(rest) - 16
+            self.stats.bytes_skipped += drop
+            self.stats.note(KLVError(f"{drop} bytes without a complete packet", offset=base + settled))
+            rest = rest[drop:]
+            settled += drop
+        self._pending = rest
+        self._pending_offset = base + settled
+        self._stream_pos += settled
+        return table
+
+    def _attach_pts(self, table: pa.Table, framing: Framing) -> pa.Table:
+        if self._au_stream_offsets.size == 0 or table.num_rows == 0:
+            return table
+        stream_starts = self._stream_pos + framing.starts[framing.is_0601]
+        au = np.searchsorted(self._au_stream_offsets, stream_starts, side="right") - 1
+        ok = au >= 0
+        au_c = np.maximum(au, 0)
+        pts = self._au_pts[au_c]
+        src = self._au_source[au_c]
+        pts_arr = pa.array(pts, mask=~ok | (pts < 0), type=pa.int64())
+        src_arr = pa.array(np.where(ok, src, -1), type=pa.int64())
+        table = table.set_column(0, SCHEMA.field("source_offset"), src_arr)
+        table = table.set_column(1, SCHEMA.field("pts_90k"), pts_arr)
+        # Forget access units that can no longer be referenced.
+        keep_from = max(int(au.max()) if au.size else 0, 0)
+        self._au_stream_offsets = self._au_stream_offsets[keep_from:]
+        self._au_pts = self._au_pts[keep_from:]
+        self._au_source = self._au_source[keep_from:]
+        return table
+
+
+def _first_gap(framing: Framing, settled: int) -> int:
+    """Offset of the first byte (below ``settled``) that belongs to no packet."""
+    if framing.starts.size == 0:
+        return 0
+    if framing.starts[0] > 0:
+        return 0
+    gaps = np.flatnonzero(framing.starts[1:] != framing.ends[:-1])
+    if gaps.size:
+        return int(framing.ends[gaps[0]])
+    return int(framing.ends[-1])
+
+
+def _count_gaps(framing: Framing, settled: int) -> int:
+    """Number of separate stretches of unframed bytes (each counts as one damaged packet)."""
+    if framing.starts.size == 0:
+        return 1 if settled else 0
+    n = int(framing.starts[0] > 0)
+    n += int((framing.starts[1:] != framing.ends[:-1]).sum())
+    n += int(framing.ends[-1] < settled)
+    return n
+
+
+def decode_buffer(data: bytes, *, strict: bool = False) -> tuple[pa.Table, DecodeStats]:
+    """Decode a complete raw KLV byte string into a telemetry table and its statistics."""
+    dec = KLVStreamDecoder(strict=strict)
+    t1 = dec.feed(data)
+    t2 = dec.flush()
+    return pa.concat_tables([t1, t2]), dec.stats
+
+
+def ber_error(message: str, offset: int) -> BERError:
+    """A :class:`BERError` (helper for callers that build errors from offsets)."""
+    return BERError(message, offset=offset)
