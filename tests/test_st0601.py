@@ -326,9 +326,11 @@ def test_every_intact_packet_is_recovered(
     for p in damaged_at:
         damaged |= (starts <= p) & (p < ends)
     new_starts = np.where(starts >= (cut[0] if cut else len(STREAM) + 1), starts - removed, starts)
-    table, stats = decode_buffer(bytes(data))  # never raises
+    table, _stats = decode_buffer(bytes(data))  # never raises
     got = set(
-        np.asarray(table["source_offset"].to_numpy())[table["checksum_valid"].to_numpy(zero_copy_only=False)]
+        np.asarray(table["source_offset"].to_numpy())[
+            table["checksum_valid"].to_numpy(zero_copy_only=False)
+        ]
     )
     for i in np.flatnonzero(~damaged):
         assert int(new_starts[i]) in got, f"intact packet {i} lost"

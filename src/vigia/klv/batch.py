@@ -11,6 +11,7 @@ Values are gathered per tag and length and converted with the item table of
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +20,18 @@ import pyarrow as pa
 
 from vigia.errors import BERError, ChecksumError, ItemError, KLVError, TruncatedError, VigiaError
 from vigia.klv import st0601
+from vigia.klv.ber import encode_ber_length, encode_ber_oid
 from vigia.klv.keys import KEY_LENGTH, ST0601_KEY, UL_PREFIX
 from vigia.klv.st0601 import ITEMS, Kind
 
 _KEY_ARRAY = np.frombuffer(ST0601_KEY, dtype=np.uint8)
 #: Keep at most this many example errors in the statistics.
 MAX_ERRORS_KEPT = 50
+
+
+def _add_counts(mine: dict[Any, int], theirs: dict[Any, int]) -> None:
+    for k, v in theirs.items():
+        mine[k] = mine.get(k, 0) + v
 
 
 @dataclass
@@ -54,14 +61,10 @@ class DecodeStats:
         self.checksum_failures += other.checksum_failures
         self.bytes_skipped += other.bytes_skipped
         self.repeated_tags += other.repeated_tags
-        for mine, theirs in (
-            (self.other_packets, other.other_packets),
-            (self.item_errors, other.item_errors),
-            (self.unknown_tags, other.unknown_tags),
-            (self.sentinels, other.sentinels),
-        ):
-            for k, v in theirs.items():
-                mine[k] = mine.get(k, 0) + v  # type: ignore[index]
+        _add_counts(self.other_packets, other.other_packets)
+        _add_counts(self.item_errors, other.item_errors)
+        _add_counts(self.unknown_tags, other.unknown_tags)
+        _add_counts(self.sentinels, other.sentinels)
         for e in other.errors:
             self.note(e)
 
@@ -94,7 +97,9 @@ class Framing:
     consumed: int  # bytes of the buffer that are settled (the rest may continue later)
 
 
-def _read_ber_lengths(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _read_ber_lengths(
+    buf: np.ndarray, pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """BER lengths at ``pos`` (all at once): ``(length, header_size, ok)``.
 
     ``ok`` is False where the length runs past the buffer or is longer than 8 bytes.
@@ -168,12 +173,13 @@ def frame_packets(buf: np.ndarray, *, final: bool) -> Framing:
     if n < 4:
         nothing = np.zeros(0, dtype=bool)
         return Framing(empty, empty, empty, nothing, nothing, nothing, n if final else 0)
-    cand = np.flatnonzero(
-        (buf[:-3] == UL_PREFIX[0])
-        & (buf[1:-2] == UL_PREFIX[1])
-        & (buf[2:-1] == UL_PREFIX[2])
-        & (buf[3:] == UL_PREFIX[3])
-    ).astype(np.int64)
+    first = np.flatnonzero(buf[: n - 3] == UL_PREFIX[0])
+    keep = (
+        (buf[first + 1] == UL_PREFIX[1])
+        & (buf[first + 2] == UL_PREFIX[2])
+        & (buf[first + 3] == UL_PREFIX[3])
+    )
+    cand = first[keep].astype(np.int64)
     length, hsize, ok = _read_ber_lengths(buf, cand + KEY_LENGTH)
     vstart = cand + KEY_LENGTH + hsize
     end = vstart + length
@@ -311,7 +317,9 @@ def gather_uint(buf: np.ndarray, vstart: np.ndarray, length: int) -> np.ndarray:
     return raw
 
 
-def gather_binary(buf: np.ndarray, vstart: np.ndarray, vlen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gather_binary(
+    buf: np.ndarray, vstart: np.ndarray, vlen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate ``buf[vstart[i]:vstart[i]+vlen[i]]``; return ``(data, offsets int32)``."""
     offsets = np.zeros(vlen.size + 1, dtype=np.int64)
     np.cumsum(vlen, out=offsets[1:])
@@ -325,8 +333,13 @@ def gather_binary(buf: np.ndarray, vstart: np.ndarray, vlen: np.ndarray) -> tupl
 
 
 def _binary_column(
-    buf: np.ndarray, rows: np.ndarray, vstart: np.ndarray, vlen: np.ndarray, n_rows: int,
-    *, text: bool,
+    buf: np.ndarray,
+    rows: np.ndarray,
+    vstart: np.ndarray,
+    vlen: np.ndarray,
+    n_rows: int,
+    *,
+    text: bool,
 ) -> pa.Array:
     """A binary/string Arrow column of ``n_rows`` with values at ``rows`` and nulls elsewhere."""
     full_len = np.zeros(n_rows, dtype=np.int64)
@@ -338,7 +351,9 @@ def _binary_column(
     present[rows] = True
     validity = pa.array(present).buffers()[1]
     arr = pa.Array.from_buffers(
-        pa.binary(), n_rows, [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+        pa.binary(),
+        n_rows,
+        [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
         null_count=int(n_rows - rows.size),
     )
     if not text:
@@ -389,6 +404,193 @@ SCHEMA = pa.schema(
 )
 
 
+#: Runs of at least this many same-layout packets are decoded through a template.
+MIN_TEMPLATE_RUN = 16
+
+
+class _Columns:
+    """Per-item accumulation of decoded values for one buffer of packets."""
+
+    def __init__(self, buf: np.ndarray, n_rows: int, stats: DecodeStats, base: int, strict: bool):
+        self.buf = buf
+        self.n = n_rows
+        self.stats = stats
+        self.base = base
+        self.strict = strict
+        self.values: dict[int, np.ndarray] = {}
+        self.present: dict[int, np.ndarray] = {}
+        self.binary: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        self.sentinel_rows: list[np.ndarray] = []
+        self.sentinel_names: list[np.ndarray] = []
+
+    def unknown(self, tag: int, count: int, offset: int) -> bool:
+        """Count an unknown tag; return True when the item must be skipped."""
+        item = ITEMS.get(tag)
+        if item is not None and tag != 66:
+            return False
+        self.stats.unknown_tags[tag] = self.stats.unknown_tags.get(tag, 0) + count
+        if self.strict and item is None:
+            raise ItemError(f"unknown ST 0601 tag {tag}", offset=self.base + offset)
+        return True
+
+    def add_binary(
+        self, item: st0601.Item, rows: np.ndarray, vs: np.ndarray, vl: np.ndarray
+    ) -> None:
+        self.binary.setdefault(item.tag, []).append((rows, vs, vl))
+
+    def add_raw(self, item: st0601.Item, rows: np.ndarray, raw: np.ndarray, length: int) -> None:
+        """Store raw integers of one length for ``rows``."""
+        if item.tag not in self.values:
+            self.values[item.tag] = np.zeros(
+                self.n, dtype=np.float64 if item.is_float else np.int64
+            )
+            self.present[item.tag] = np.zeros(self.n, dtype=bool)
+        vals, special = st0601.raw_to_value(item, raw, length)
+        self.values[item.tag][rows] = vals
+        self.present[item.tag][rows] = ~special
+        if special.any():
+            k = int(special.sum())
+            self.stats.sentinels[item.column] = self.stats.sentinels.get(item.column, 0) + k
+            self.sentinel_rows.append(rows[special])
+            self.sentinel_names.append(np.full(k, item.column, dtype=object))
+
+    def length_ok(self, item: st0601.Item, vl: np.ndarray, vs: np.ndarray) -> np.ndarray:
+        """Which values have a length the item allows (others are counted as item errors)."""
+        allowed = vl == item.length if item.fixed_length else (vl >= 1) & (vl <= 8)
+        if not allowed.all():
+            nbad = int((~allowed).sum())
+            self.stats.item_errors[item.column] = self.stats.item_errors.get(item.column, 0) + nbad
+            err = ItemError(
+                f"{item.name} (tag {item.tag}) has length {int(vl[~allowed][0])}",
+                offset=self.base + int(vs[~allowed][0]),
+            )
+            if self.strict:
+                raise err
+            self.stats.note(err)
+        return allowed
+
+    def add_gathered(
+        self, item: st0601.Item, rows: np.ndarray, vs: np.ndarray, vl: np.ndarray
+    ) -> None:
+        """Values scattered in the buffer at ``vs`` with lengths ``vl``."""
+        if item.kind in (Kind.STRING, Kind.SET):
+            self.add_binary(item, rows, vs, vl)
+            return
+        allowed = self.length_ok(item, vl, vs)
+        uniform = allowed.all() and vl.size and vl.min() == vl.max()
+        for length in [int(vl[0])] if uniform else np.unique(vl[allowed]):
+            m = allowed & (vl == length)
+            self.add_raw(item, rows[m], gather_uint(self.buf, vs[m], int(length)), int(length))
+
+    def table_arrays(self) -> dict[str, pa.Array]:
+        """The item columns decoded so far (only those present)."""
+        out: dict[str, pa.Array] = {}
+        for tag, parts in self.binary.items():
+            item = ITEMS[tag]
+            rows = np.concatenate([p[0] for p in parts])
+            vs = np.concatenate([p[1] for p in parts])
+            vl = np.concatenate([p[2] for p in parts])
+            out[item.column] = _binary_column(
+                self.buf, rows, vs, vl, self.n, text=item.kind is Kind.STRING
+            )
+        for tag, values in self.values.items():
+            item = ITEMS[tag]
+            out[item.column] = _numeric_column(values, self.present[tag], _arrow_type(item))
+        return out
+
+    def sentinel_column(self) -> pa.Array:
+        """``sentinel_items``: per row, the items that carried an error sentinel."""
+        if not self.sentinel_rows:
+            return pa.nulls(self.n, type=pa.list_(pa.string()))
+        srows = np.concatenate(self.sentinel_rows)
+        snames = np.concatenate(self.sentinel_names)
+        o = np.argsort(srows, kind="stable")
+        counts = np.bincount(srows, minlength=self.n)
+        offs = np.zeros(self.n + 1, dtype=np.int32)
+        np.cumsum(counts, out=offs[1:])
+        return pa.ListArray.from_arrays(
+            pa.array(offs), pa.array(snames[o], type=pa.string()), mask=pa.array(counts == 0)
+        )
+
+
+def _template_runs(
+    starts: np.ndarray, ends: np.ndarray, vstarts: np.ndarray
+) -> list[tuple[int, int]]:
+    """Runs ``[lo, hi)`` of adjacent packets of identical size (candidates for a template)."""
+    n = starts.size
+    if n < MIN_TEMPLATE_RUN:
+        return []
+    size = ends - starts
+    hdr = vstarts - starts
+    same = (starts[1:] == ends[:-1]) & (size[1:] == size[:-1]) & (hdr[1:] == hdr[:-1])
+    breaks = np.flatnonzero(~same) + 1
+    edges = np.concatenate(([0], breaks, [n]))
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b - a >= MIN_TEMPLATE_RUN]
+
+
+def _template_layout(
+    buf: np.ndarray, vstart: int, end: int
+) -> list[tuple[int, int, int, int]] | None:
+    """Items of one packet as ``(tag, header offset, value offset, value length)`` (relative to
+    ``vstart``), or None when the packet is not a clean local set."""
+    from vigia.klv.localset import iter_local_set
+
+    layout = []
+    seen = set()
+    try:
+        for it in iter_local_set(buf[vstart:end].tobytes()):
+            if it.tag in seen:
+                return None
+            seen.add(it.tag)
+            hlen = len(encode_ber_oid(it.tag)) + len(encode_ber_length(len(it.value)))
+            layout.append((it.tag, it.offset, it.offset + hlen, len(it.value)))
+    except VigiaError:
+        return None
+    return layout
+
+
+def _decode_template_run(
+    cols: _Columns, lo: int, hi: int, starts: np.ndarray, vstarts: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """Decode rows ``lo..hi`` that share the first packet's layout; return rows that do not."""
+    buf = cols.buf
+    rows = np.arange(lo, hi, dtype=np.int64)
+    layout = _template_layout(buf, int(vstarts[lo]), int(ends[lo]))
+    if layout is None:
+        return rows
+    size = int(ends[lo] - starts[lo])
+    voff = int(vstarts[lo] - starts[lo])
+    base = int(starts[lo])
+    mat = buf[base : base + (hi - lo) * size].reshape(hi - lo, size)
+    # Every header byte of the template must match in every packet of the run.
+    hpos = np.concatenate([np.arange(voff + h, voff + v) for _, h, v, _ in layout]).astype(np.int64)
+    match = (mat[:, hpos] == mat[0, hpos]).all(axis=1)
+    if not match.any():
+        return rows
+    sub = mat if match.all() else mat[match]
+    mrows = rows[match]
+    for tag, _h, v, ln in layout:
+        if cols.unknown(tag, int(mrows.size), int(vstarts[lo]) + _h):
+            continue
+        item = ITEMS[tag]
+        if item.kind in (Kind.STRING, Kind.SET):
+            cols.add_binary(
+                item, mrows, starts[mrows] + voff + v, np.full(mrows.size, ln, dtype=np.int64)
+            )
+            continue
+        if not cols.length_ok(item, np.array([ln]), np.array([int(vstarts[lo]) + v])).all():
+            continue
+        block = np.ascontiguousarray(sub[:, voff + v : voff + v + ln])
+        if ln in (1, 2, 4, 8):
+            raw = block.view(f">u{ln}").reshape(-1).astype(np.uint64)
+        else:
+            raw = np.zeros(mrows.size, dtype=np.uint64)
+            for k in range(ln):
+                raw = (raw << np.uint64(8)) | block[:, k].astype(np.uint64)
+        cols.add_raw(item, mrows, raw, ln)
+    return rows[~match]
+
+
 def decode_local_sets(
     buf: np.ndarray,
     framing: Framing,
@@ -397,7 +599,12 @@ def decode_local_sets(
     base_offset: int = 0,
     strict: bool = False,
 ) -> pa.Table:
-    """Decode the ST 0601 packets of ``framing`` into a table with :data:`SCHEMA`."""
+    """Decode the ST 0601 packets of ``framing`` into a table with :data:`SCHEMA`.
+
+    Runs of adjacent packets with the same layout (the usual case: a platform sends the same
+    items every frame) are checked against the first packet's layout and decoded column by
+    column from a zero-copy ``(packets, bytes)`` view; the rest are walked item by item.
+    """
     sel = np.flatnonzero(framing.is_0601)
     starts = framing.starts[sel]
     vstarts = framing.value_starts[sel]
@@ -405,14 +612,12 @@ def decode_local_sets(
     ck_ok = framing.checksum_ok[sel]
     n_rows = sel.size
     stats.packets += n_rows
-    n_other = int((~framing.is_0601).sum())
-    if n_other:
-        for s in framing.starts[~framing.is_0601]:
-            key = bytes(buf[s : s + KEY_LENGTH]).hex()
-            stats.other_packets[key] = stats.other_packets.get(key, 0) + 1
+    for s in framing.starts[~framing.is_0601]:
+        key = bytes(buf[s : s + KEY_LENGTH]).hex()
+        stats.other_packets[key] = stats.other_packets.get(key, 0) + 1
     bad_ck = np.flatnonzero(~ck_ok)
     stats.checksum_failures += bad_ck.size
-    for r in bad_ck[: MAX_ERRORS_KEPT]:
+    for r in bad_ck[:MAX_ERRORS_KEPT]:
         err = ChecksumError(
             "ST 0601 checksum missing or wrong", offset=base_offset + int(starts[r])
         )
@@ -420,104 +625,27 @@ def decode_local_sets(
             raise err
         stats.note(err)
 
-    rec = walk_local_sets(buf, vstarts, ends)
-    if rec.damaged_rows.size:
-        stats.damaged_packets += np.unique(rec.damaged_rows).size
-        first = int(rec.damaged_at.min())
-        err2 = TruncatedError("local-set item runs past its packet", offset=base_offset + first)
-        if strict:
-            raise err2
-        stats.note(err2)
+    cols = _Columns(buf, n_rows, stats, base_offset, strict)
+    leftovers: list[np.ndarray] = []
+    covered = np.zeros(n_rows, dtype=bool)
+    for lo, hi in _template_runs(starts, ends, vstarts):
+        covered[lo:hi] = True
+        leftovers.append(_decode_template_run(cols, lo, hi, starts, vstarts, ends))
+    leftovers.append(np.flatnonzero(~covered))
+    rest = np.sort(np.concatenate(leftovers)) if leftovers else np.zeros(0, np.int64)
+    if rest.size:
+        _decode_walked(cols, rest, vstarts, ends)
 
-    # Group items by tag (stable, so a row's first occurrence of a tag comes first).
-    order = np.argsort(rec.tag, kind="stable")
-    counts = np.bincount(rec.tag[order].astype(np.int64)) if order.size else np.zeros(0, np.int64)
-    bounds = np.concatenate(([0], np.cumsum(counts)))
-    groups = [order[bounds[t] : bounds[t + 1]] for t in np.flatnonzero(counts)]
-    columns: dict[str, pa.Array] = {}
-    sentinel_rows: list[np.ndarray] = []
-    sentinel_names: list[np.ndarray] = []
-    for grp in groups:
-        if grp.size == 0:
-            continue
-        tag = int(rec.tag[grp[0]])
-        item = ITEMS.get(tag)
-        if item is None or tag == 66:
-            stats.unknown_tags[tag] = stats.unknown_tags.get(tag, 0) + grp.size
-            if strict and item is None:
-                raise ItemError(f"unknown ST 0601 tag {tag}", offset=base_offset + int(rec.vstart[grp[0]]))
-            continue
-        rows = rec.packet[grp]
-        if np.bincount(rows, minlength=n_rows).max() > 1:
-            _, first_idx = np.unique(rows, return_index=True)
-            nrep = grp.size - first_idx.size
-            stats.repeated_tags += nrep
-            if strict:
-                raise ItemError(
-                    f"tag {tag} repeated in a local set", offset=base_offset + int(rec.vstart[grp[0]])
-                )
-            grp = grp[np.sort(first_idx)]
-            rows = rec.packet[grp]
-        vs, vl = rec.vstart[grp], rec.vlen[grp]
-        if item.kind in (Kind.STRING, Kind.SET):
-            columns[item.column] = _binary_column(buf, rows, vs, vl, n_rows, text=item.kind is Kind.STRING)
-            continue
-        values = np.zeros(n_rows, dtype=np.float64 if item.is_float else np.int64)
-        present = np.zeros(n_rows, dtype=bool)
-        if item.fixed_length:
-            allowed = vl == item.length
-        else:
-            allowed = (vl >= 1) & (vl <= 8)
-        if not allowed.all():
-            nbad = int((~allowed).sum())
-            stats.item_errors[item.column] = stats.item_errors.get(item.column, 0) + nbad
-            err3 = ItemError(
-                f"{item.name} (tag {tag}) has length {int(vl[~allowed][0])}",
-                offset=base_offset + int(rec.vstart[grp][~allowed][0]),
-            )
-            if strict:
-                raise err3
-            stats.note(err3)
-        lengths = (
-            [int(vl[0])] if allowed.all() and vl.min() == vl.max() else np.unique(vl[allowed])
-        )
-        for length in lengths:
-            m = allowed & (vl == length)
-            raw = gather_uint(buf, vs[m], int(length))
-            vals, special = st0601.raw_to_value(item, raw, int(length))
-            r = rows[m]
-            values[r] = vals
-            present[r] = ~special
-            if special.any():
-                stats.sentinels[item.column] = stats.sentinels.get(item.column, 0) + int(special.sum())
-                sentinel_rows.append(r[special])
-                sentinel_names.append(np.full(int(special.sum()), item.column, dtype=object))
-        columns[item.column] = _numeric_column(values, present, _arrow_type(item))
-
-    # Sentinel list column.
-    if sentinel_rows:
-        srows = np.concatenate(sentinel_rows)
-        snames = np.concatenate(sentinel_names)
-        o = np.argsort(srows, kind="stable")
-        counts = np.bincount(srows, minlength=n_rows)
-        offs = np.zeros(n_rows + 1, dtype=np.int32)
-        np.cumsum(counts, out=offs[1:])
-        has = counts > 0
-        sentinel_col = pa.ListArray.from_arrays(
-            pa.array(offs), pa.array(snames[o], type=pa.string()), mask=pa.array(~has)
-        )
-    else:
-        sentinel_col = pa.nulls(n_rows, type=pa.list_(pa.string()))
-
+    columns = cols.table_arrays()
     arrays: list[pa.Array] = [
         pa.array(base_offset + starts, type=pa.int64()),
         pa.nulls(n_rows, type=pa.int64()),
         pa.array(ck_ok, type=pa.bool_()),
-        sentinel_col,
+        cols.sentinel_column(),
     ]
     nulls: dict[pa.DataType, pa.Array] = {}
     for fld in SCHEMA:
-        if fld.name in ("source_offset", "pts_90k", "checksum_valid", "sentinel_items"):
+        if fld.name in _META_NAMES:
             continue
         col = columns.get(fld.name)
         if col is None:
@@ -526,6 +654,44 @@ def decode_local_sets(
                 col = nulls[fld.type] = pa.nulls(n_rows, type=fld.type)
         arrays.append(col)
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+_META_NAMES = frozenset(f.name for f in META_FIELDS)
+
+
+def _decode_walked(cols: _Columns, rows: np.ndarray, vstarts: np.ndarray, ends: np.ndarray) -> None:
+    """Decode packets ``rows`` by walking their local sets item by item (all together)."""
+    rec = walk_local_sets(cols.buf, vstarts[rows], ends[rows])
+    stats = cols.stats
+    if rec.damaged_rows.size:
+        stats.damaged_packets += np.unique(rec.damaged_rows).size
+        err = TruncatedError(
+            "local-set item runs past its packet", offset=cols.base + int(rec.damaged_at.min())
+        )
+        if cols.strict:
+            raise err
+        stats.note(err)
+    packet = rows[rec.packet]
+    order = np.argsort(rec.tag, kind="stable")
+    counts = np.bincount(rec.tag[order].astype(np.int64)) if order.size else np.zeros(0, np.int64)
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    for tag in np.flatnonzero(counts):
+        grp = order[bounds[tag] : bounds[tag + 1]]
+        if cols.unknown(int(tag), grp.size, int(rec.vstart[grp[0]])):
+            continue
+        item = ITEMS[int(tag)]
+        prow = packet[grp]
+        if np.bincount(prow, minlength=cols.n).max() > 1:
+            _, first_idx = np.unique(prow, return_index=True)
+            stats.repeated_tags += grp.size - first_idx.size
+            if cols.strict:
+                raise ItemError(
+                    f"tag {int(tag)} repeated in a local set",
+                    offset=cols.base + int(rec.vstart[grp[0]]),
+                )
+            grp = grp[np.sort(first_idx)]
+            prow = packet[grp]
+        cols.add_gathered(item, prow, rec.vstart[grp], rec.vlen[grp])
 
 
 class KLVStreamDecoder:
@@ -590,13 +756,17 @@ class KLVStreamDecoder:
             self.stats.bytes_skipped += skipped
             self.stats.damaged_packets += _count_gaps(framing, settled)
             self.stats.note(err)
-        table = decode_local_sets(buf, framing, stats=self.stats, base_offset=base, strict=self.strict)
+        table = decode_local_sets(
+            buf, framing, stats=self.stats, base_offset=base, strict=self.strict
+        )
         table = self._attach_pts(table, framing)
         rest = data[settled:]
         if len(rest) > self._max_pending:
             drop = len(rest) - 16
             self.stats.bytes_skipped += drop
-            self.stats.note(KLVError(f"{drop} bytes without a complete packet", offset=base + settled))
+            self.stats.note(
+                KLVError(f"{drop} bytes without a complete packet", offset=base + settled)
+            )
             rest = rest[drop:]
             settled += drop
         self._pending = rest

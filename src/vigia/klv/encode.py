@@ -108,7 +108,9 @@ def encode_st0601_stream(
     for _, ln in blocks:
         body_len += ln
     value_len = body_len + 4  # checksum item
-    ber_size = np.where(value_len < 0x80, 1, 1 + (np.floor(np.log2(np.maximum(value_len, 1)) / 8) + 1))
+    ber_size = np.where(
+        value_len < 0x80, 1, 1 + (np.floor(np.log2(np.maximum(value_len, 1)) / 8) + 1)
+    )
     ber_size = ber_size.astype(np.int64)
     pkt_len = KEY_LENGTH + ber_size + value_len
     offsets = np.zeros(n + 1, dtype=np.int64)

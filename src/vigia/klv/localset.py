@@ -129,7 +129,9 @@ def verify_trailing_checksum(
     return stored
 
 
-def with_checksum(key: bytes, items: Iterable[tuple[int, bytes]], *, algorithm: str = "st0601") -> bytes:
+def with_checksum(
+    key: bytes, items: Iterable[tuple[int, bytes]], *, algorithm: str = "st0601"
+) -> bytes:
     """Build a packet from ``items`` (without tag 1) and append the checksum item last."""
     body = encode_local_set(items)
     total_value = len(body) + 4

@@ -313,9 +313,7 @@ def mapped_scale(item: Item, length: int | None = None) -> float:
     return span / float(2**n - 1)
 
 
-def raw_to_value(
-    item: Item, raw: np.ndarray, length: int
-) -> tuple[np.ndarray, np.ndarray]:
+def raw_to_value(item: Item, raw: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
     """Convert raw big-endian integers (``uint64``) of ``length`` bytes to item values.
 
     Returns ``(values, sentinel_mask)``: ``values`` is ``float64`` for mapped and IMAP items
@@ -353,9 +351,9 @@ def value_to_raw(item: Item, values: np.ndarray, length: int | None = None) -> n
     if item.kind in (Kind.UINT, Kind.TIMESTAMP):
         return v.astype(np.uint64)
     if item.kind is Kind.INT:
-        return (v.astype(np.int64) & ((1 << nbits) - 1) if nbits < 64 else v.astype(np.int64)).astype(
-            np.uint64
-        )
+        return (
+            v.astype(np.int64) & ((1 << nbits) - 1) if nbits < 64 else v.astype(np.int64)
+        ).astype(np.uint64)
     if item.kind is Kind.MAPPED_UINT:
         top = float((1 << nbits) - 1)
         raw = np.rint(np.nan_to_num(v.astype(np.float64) - item.lo) / mapped_scale(item, length))
@@ -368,7 +366,9 @@ def value_to_raw(item: Item, values: np.ndarray, length: int | None = None) -> n
         raw_i = np.where(np.isnan(f), -(1 << (nbits - 1)), raw_i)
         return (raw_i & ((1 << nbits) - 1)).astype(np.uint64)
     if item.kind is Kind.IMAPB:
-        return imap.imap_forward_array(v.astype(np.float64), imap.imapb_params(item.lo, item.hi, length))
+        return imap.imap_forward_array(
+            v.astype(np.float64), imap.imapb_params(item.lo, item.hi, length)
+        )
     raise TypeError(f"item {item.tag} ({item.name}) is not numeric")
 
 

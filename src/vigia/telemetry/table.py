@@ -7,6 +7,8 @@ WKB ``geometry`` column holding the sensor position so that a GIS opens the file
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,23 +68,104 @@ def with_geometry(table: pa.Table) -> pa.Table:
 
 
 class TelemetryWriter:
-    """Write telemetry tables to one GeoParquet file, chunk by chunk."""
+    """Write telemetry tables to one GeoParquet file, chunk by chunk.
 
-    def __init__(self, path: str | Path) -> None:
-        schema = PARQUET_SCHEMA.with_metadata({b"geo": geo_metadata()})
+    The file holds the where-from columns, one column per ST 0601 item *present in the
+    stream*, and the geometry. Encoding runs on a background thread (pyarrow releases the
+    GIL) so that decoding the next chunk overlaps writing; rows are grouped into row groups of
+    about ``row_group_rows``. An item that first appears after the first row group starts a
+    new part; :meth:`close` merges the parts into one file with the union of the columns.
+    Errors on the writer thread are raised by :meth:`close`.
+    """
+
+    def __init__(self, path: str | Path, *, row_group_rows: int = 512 * 1024) -> None:
         self.path = Path(path)
-        self._writer = pq.ParquetWriter(self.path, schema, compression="zstd")
         self.rows = 0
+        self._row_group_rows = row_group_rows
+        self._parts: list[Path] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._columns: list[str] = []
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="parquet-writer", daemon=True)
+        self._thread.start()
+
+    def _open_part(self, columns: list[str]) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        part = self.path.with_name(f".{self.path.name}.part{len(self._parts)}")
+        self._parts.append(part)
+        self._columns = columns
+        self._writer = _parquet_writer(part, _schema_of(columns))
+
+    def _write_group(self, tables: list[pa.Table]) -> None:
+        table = pa.concat_tables(tables)
+        present = [
+            f.name for f in SCHEMA if f.name in _ALWAYS or table[f.name].null_count < table.num_rows
+        ]
+        if self._writer is None or any(c not in self._columns for c in present):
+            keep = set(present) | set(self._columns)
+            self._open_part([f.name for f in SCHEMA if f.name in keep])
+        assert self._writer is not None
+        out = with_geometry(table.select(self._columns))
+        self._writer.write_table(out, row_group_size=table.num_rows)
+
+    def _run(self) -> None:
+        pending: list[pa.Table] = []
+        size = 0
+        try:
+            while True:
+                item = self._queue.get()
+                if item is not None and item.num_rows:
+                    pending.append(item)
+                    size += item.num_rows
+                if pending and (item is None or size >= self._row_group_rows):
+                    self._write_group(pending)
+                    pending, size = [], 0
+                if item is None:
+                    return
+        except BaseException as exc:  # surfaced by close()
+            self._error = exc
+            while self._queue.get() is not None:
+                pass
 
     def write(self, table: pa.Table) -> None:
         """Append ``table`` (schema :data:`vigia.klv.batch.SCHEMA`)."""
+        if self._error is not None:
+            raise self._error
         if table.num_rows:
-            self._writer.write_table(with_geometry(table))
+            self._queue.put(table)
             self.rows += table.num_rows
 
     def close(self) -> None:
-        """Finish the file."""
-        self._writer.close()
+        """Finish the file (waits for the writer thread, merges parts if there are several)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._writer is not None:
+            self._writer.close()
+        if self._error is not None:
+            raise self._error
+        if not self._parts:
+            _parquet_writer(
+                self.path, _schema_of([f.name for f in SCHEMA if f.name in _ALWAYS])
+            ).close()
+        elif len(self._parts) == 1:
+            self._parts[0].replace(self.path)
+        else:
+            schema = _schema_of(self._columns)
+            with _parquet_writer(self.path, schema) as w:
+                for part in self._parts:
+                    pf = pq.ParquetFile(part)
+                    for g in range(pf.num_row_groups):
+                        t = pf.read_row_group(g)
+                        cols = [
+                            t[f.name] if f.name in t.column_names else pa.nulls(t.num_rows, f.type)
+                            for f in schema
+                        ]
+                        w.write_table(pa.Table.from_arrays(cols, schema=schema))
+                    part.unlink()
+        self._parts = []
 
     def __enter__(self) -> TelemetryWriter:
         return self
@@ -91,9 +174,32 @@ class TelemetryWriter:
         self.close()
 
 
-def read_parquet(path: str | Path) -> pa.Table:
-    """Read a telemetry GeoParquet file written by :class:`TelemetryWriter`."""
-    return pq.read_table(path)
+#: Columns written even when empty.
+_ALWAYS = frozenset(
+    ["source_offset", "pts_90k", "checksum_valid", "sentinel_items", "precision_time_stamp"]
+)
+
+
+def _schema_of(columns: list[str]) -> pa.Schema:
+    fields = [SCHEMA.field(c) for c in columns] + [GEOMETRY_FIELD]
+    return pa.schema(fields, metadata={b"geo": geo_metadata()})
+
+
+def _parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    strings = [f.name for f in schema if pa.types.is_string(f.type)]
+    return pq.ParquetWriter(path, schema, compression="lz4", use_dictionary=strings)
+
+
+def read_parquet(path: str | Path, *, full_schema: bool = False) -> pa.Table:
+    """Read a telemetry GeoParquet file; ``full_schema`` adds absent items as null columns."""
+    table = pq.read_table(path)
+    if not full_schema:
+        return table
+    cols = [
+        table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in PARQUET_SCHEMA
+    ]
+    return pa.Table.from_arrays(cols, schema=PARQUET_SCHEMA)
 
 
 @dataclass
