@@ -113,7 +113,7 @@ def _print_inspect(r: dict[str, Any]) -> None:
         ("time", f"{r['start']} → {r['end']}"),
         ("duration", "unknown" if dur is None else f"{dur:,.1f} s ({dur / 3600:.2f} h)"),
         ("mission id", str(r["mission_id"])),
-        ("platform", f"{r['platform']}  tail {r['tail_number']}"),
+        ("platform", f"{r['platform'] or '-'}  tail {r['tail_number'] or '-'}"),
         ("sensors", ", ".join(f"{k} ({v:,})" for k, v in r["sensors"].items()) or "-"),
     ]
     bb = r["track_bbox"]

@@ -8,6 +8,7 @@ what was damaged or skipped on the way.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -73,7 +74,8 @@ class TelemetryReader:
 
     ``strict=True`` stops at the first damaged packet with a typed error carrying its byte
     offset; the default recovers every intact packet and counts the rest in :attr:`stats`.
-    For ``udp://`` sources, ``duration_s`` bounds how long to listen.
+    For ``udp://`` sources, ``duration_s`` bounds how long to listen and listening also ends
+    after ``idle_timeout_s`` seconds without a datagram.
     """
 
     def __init__(
@@ -84,8 +86,10 @@ class TelemetryReader:
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         duration_s: float | None = None,
         progress: ProgressFn | None = None,
+        idle_timeout_s: float = 5.0,
     ) -> None:
         self.info = describe(source)
+        self.idle_timeout_s = idle_timeout_s
         self.strict = strict
         self.chunk_bytes = chunk_bytes
         self.duration_s = duration_s
@@ -171,16 +175,15 @@ class TelemetryReader:
 
     def _iter_udp(self) -> Iterator[pa.Table]:
         deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
-        with UdpSource(self.info.name, timeout=0.5) as udp:
+        with UdpSource(self.info.name, timeout=self.idle_timeout_s) as udp:
 
             def chunks() -> Iterator[bytes]:
                 buf: list[bytes] = []
                 size = 0
                 for data in udp:
-                    if data:
-                        buf.append(data)
-                        size += len(data)
-                    if size >= (256 << 10) or (buf and not data):
+                    buf.append(data)
+                    size += len(data)
+                    if size >= (256 << 10):
                         yield b"".join(buf)
                         if self.progress is not None:
                             self.progress(size)
@@ -193,7 +196,7 @@ class TelemetryReader:
             try:
                 yield from self._iter_ts(chunks())
             finally:
-                self.udp_stats = udp.stats.as_dict() if hasattr(udp.stats, "as_dict") else None
+                self.udp_stats = dataclasses.asdict(udp.stats)
 
 
 def read_telemetry(source: str, *, strict: bool = False) -> tuple[pa.Table, TelemetryReader]:
