@@ -29,7 +29,7 @@ def write_sample_sortie(
     carriage: str = "async",
 ) -> Path:
     """Write a KLV-only MPEG-TS sortie of ``minutes`` at ``rate_hz`` packets per second."""
-    n = max(1, int(round(minutes * 60 * rate_hz)))
+    n = max(1, round(minutes * 60 * rate_hz))
     cols = synthetic_columns(n, seed=seed, rate_hz=rate_hz)
     data, offsets = encode_st0601_stream(cols)
     packets = [data[offsets[i] : offsets[i + 1]] for i in range(n)]
