@@ -333,27 +333,21 @@ def gather_binary(
 
 
 def _binary_column(
-    buf: np.ndarray,
-    rows: np.ndarray,
-    vstart: np.ndarray,
-    vlen: np.ndarray,
-    n_rows: int,
-    *,
-    text: bool,
+    data: np.ndarray, rows: np.ndarray, vlen: np.ndarray, n_rows: int, *, text: bool
 ) -> pa.Array:
-    """A binary/string Arrow column of ``n_rows`` with values at ``rows`` and nulls elsewhere."""
+    """A binary/string column of ``n_rows``: values (end to end in ``data``, in row order) at
+    ``rows``, nulls elsewhere."""
     full_len = np.zeros(n_rows, dtype=np.int64)
-    full_start = np.zeros(n_rows, dtype=np.int64)
     full_len[rows] = vlen
-    full_start[rows] = vstart
-    data, offsets = gather_binary(buf, full_start, full_len)
+    offsets = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(full_len, out=offsets[1:])
     present = np.zeros(n_rows, dtype=bool)
     present[rows] = True
     validity = pa.array(present).buffers()[1]
     arr = pa.Array.from_buffers(
         pa.binary(),
         n_rows,
-        [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+        [validity, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data))],
         null_count=int(n_rows - rows.size),
     )
     if not text:
@@ -436,7 +430,15 @@ class _Columns:
     def add_binary(
         self, item: st0601.Item, rows: np.ndarray, vs: np.ndarray, vl: np.ndarray
     ) -> None:
-        self.binary.setdefault(item.tag, []).append((rows, vs, vl))
+        """Text or set values scattered in the buffer at ``vs`` with lengths ``vl``."""
+        data, _ = gather_binary(self.buf, vs, vl)
+        self.binary.setdefault(item.tag, []).append((rows, data, vl))
+
+    def add_binary_data(
+        self, item: st0601.Item, rows: np.ndarray, data: np.ndarray, vl: np.ndarray
+    ) -> None:
+        """Text or set values already laid end to end in ``data`` (row order of ``rows``)."""
+        self.binary.setdefault(item.tag, []).append((rows, data, vl))
 
     def add_raw(self, item: st0601.Item, rows: np.ndarray, raw: np.ndarray, length: int) -> None:
         """Store raw integers of one length for ``rows``."""
@@ -488,11 +490,15 @@ class _Columns:
         for tag, parts in self.binary.items():
             item = ITEMS[tag]
             rows = np.concatenate([p[0] for p in parts])
-            vs = np.concatenate([p[1] for p in parts])
+            data = np.concatenate([p[1] for p in parts])
             vl = np.concatenate([p[2] for p in parts])
-            out[item.column] = _binary_column(
-                self.buf, rows, vs, vl, self.n, text=item.kind is Kind.STRING
-            )
+            if rows.size > 1 and not (np.diff(rows) > 0).all():
+                order = np.argsort(rows, kind="stable")
+                seg = np.zeros(vl.size, dtype=np.int64)
+                np.cumsum(vl[:-1], out=seg[1:])
+                data, _ = gather_binary(data, seg[order], vl[order])
+                rows, vl = rows[order], vl[order]
+            out[item.column] = _binary_column(data, rows, vl, self.n, text=item.kind is Kind.STRING)
         for tag, values in self.values.items():
             item = ITEMS[tag]
             out[item.column] = _numeric_column(values, self.present[tag], _arrow_type(item))
@@ -567,23 +573,40 @@ def _decode_template_run(
     match = (mat[:, hpos] == mat[0, hpos]).all(axis=1)
     if not match.any():
         return rows
-    sub = mat if match.all() else mat[match]
     mrows = rows[match]
+    # One structured dtype describes the whole packet: each field is a strided view.
+    names, formats, offsets = [], [], []
+    for tag, _h, v, ln in layout:
+        item = ITEMS.get(tag)
+        if item is None or tag == 66:
+            continue
+        names.append(f"t{tag}")
+        if item.kind in (Kind.STRING, Kind.SET):
+            formats.append(f"V{ln}")
+        elif ln in (1, 2, 4, 8):
+            formats.append(f">u{ln}")
+        else:
+            formats.append(f"V{ln}")
+        offsets.append(voff + v)
+    dt = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": size})
+    rec = mat.reshape(-1).view(dt)
+    if not match.all():
+        rec = rec[match]
     for tag, _h, v, ln in layout:
         if cols.unknown(tag, int(mrows.size), int(vstarts[lo]) + _h):
             continue
         item = ITEMS[tag]
+        field = rec[f"t{tag}"]
         if item.kind in (Kind.STRING, Kind.SET):
-            cols.add_binary(
-                item, mrows, starts[mrows] + voff + v, np.full(mrows.size, ln, dtype=np.int64)
-            )
+            data = np.ascontiguousarray(field).view(np.uint8).reshape(-1)
+            cols.add_binary_data(item, mrows, data, np.full(mrows.size, ln, dtype=np.int64))
             continue
         if not cols.length_ok(item, np.array([ln]), np.array([int(vstarts[lo]) + v])).all():
             continue
-        block = np.ascontiguousarray(sub[:, voff + v : voff + v + ln])
         if ln in (1, 2, 4, 8):
-            raw = block.view(f">u{ln}").reshape(-1).astype(np.uint64)
+            raw = field.astype(np.uint64)
         else:
+            block = np.ascontiguousarray(field).view(np.uint8).reshape(-1, ln)
             raw = np.zeros(mrows.size, dtype=np.uint64)
             for k in range(ln):
                 raw = (raw << np.uint64(8)) | block[:, k].astype(np.uint64)
