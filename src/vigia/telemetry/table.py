@@ -78,7 +78,7 @@ class TelemetryWriter:
     Errors on the writer thread are raised by :meth:`close`.
     """
 
-    def __init__(self, path: str | Path, *, row_group_rows: int = 512 * 1024) -> None:
+    def __init__(self, path: str | Path, *, row_group_rows: int = 128 * 1024) -> None:
         self.path = Path(path)
         self.rows = 0
         self._row_group_rows = row_group_rows
