@@ -1,0 +1,47 @@
+"""Geometry of FMV frames: WGS84, EGM96 geoid, the ST 0601 sensor model, line of sight to the
+ellipsoid or a DEM, footprints, pixel <-> ground with uncertainty.
+
+A leaf module: it imports nothing of Vigía but :mod:`vigia.errors`. Inputs are columns named
+after the ST 0601.19 items (snake_case) in the standard's units (degrees, metres), NaN where a
+value is missing.
+"""
+
+from vigia.geo.dem import Dem
+from vigia.geo.footprint import compare_with_platform, footprint_polygons, footprints
+from vigia.geo.geoid import ellipsoid_height_m, geoid_undulation_m, msl_height_m
+from vigia.geo.pixel import PoseSigmas, ce90_m, ground_to_pixel, pixel_to_ground
+from vigia.geo.sensor import REASONS, Pose, camera_to_ecef_matrix, pose_from_columns
+from vigia.geo.wgs84 import (
+    ecef_to_enu,
+    ecef_to_geodetic,
+    ecef_to_ned,
+    enu_to_ecef,
+    geodetic_to_ecef,
+    geodetic_to_enu,
+    ned_to_ecef,
+)
+
+__all__ = [
+    "REASONS",
+    "Dem",
+    "Pose",
+    "PoseSigmas",
+    "camera_to_ecef_matrix",
+    "ce90_m",
+    "compare_with_platform",
+    "ecef_to_enu",
+    "ecef_to_geodetic",
+    "ecef_to_ned",
+    "ellipsoid_height_m",
+    "enu_to_ecef",
+    "footprint_polygons",
+    "footprints",
+    "geodetic_to_ecef",
+    "geodetic_to_enu",
+    "geoid_undulation_m",
+    "ground_to_pixel",
+    "msl_height_m",
+    "ned_to_ecef",
+    "pixel_to_ground",
+    "pose_from_columns",
+]
