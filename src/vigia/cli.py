@@ -34,6 +34,14 @@ out = Console()
 #: Files larger than this get a progress bar (bytes).
 PROGRESS_MIN_BYTES = 4 << 20
 
+TerrainHeightOpt = Annotated[
+    float | None,
+    typer.Option("--terrain-height", help="Terrain height above the ellipsoid (m)"),
+]
+DemOpt = Annotated[
+    Path | None, typer.Option("--dem", help="A DEM GeoTIFF (heights in m above the ellipsoid)")
+]
+
 SourceArg = Annotated[
     str, typer.Argument(help="A .ts/.mpg transport stream, a raw KLV file, or udp://HOST:PORT")
 ]
@@ -58,6 +66,33 @@ def _progress(size: int | None, label: str) -> Iterator[Callable[[int], None] | 
         yield lambda n: prog.advance(task, n)
 
 
+def _terrain(
+    terrain_height: float | None,
+    dem: Path | None,
+    *,
+    stream_elevation: bool = False,
+    frame_width: int = 1280,
+    frame_height: int = 720,
+) -> Any:
+    from vigia.process import TerrainOptions
+
+    if terrain_height is not None and dem is not None:
+        raise VigiaError("give --terrain-height or --dem, not both")
+    return TerrainOptions(
+        terrain_height_m=terrain_height,
+        dem_path=str(dem) if dem else None,
+        use_stream_elevation=stream_elevation,
+        frame_width_px=frame_width,
+        frame_height_px=frame_height,
+    )
+
+
+def _open_dem(opts: Any) -> Any:
+    from vigia.geo import Dem
+
+    return Dem(opts.dem_path) if opts.dem_path else None
+
+
 def _fail(exc: VigiaError) -> None:
     console.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(code=2)
@@ -72,18 +107,33 @@ def inspect(
         float | None, typer.Option(help="Seconds to listen to a udp:// source")
     ] = None,
     gap: Annotated[float, typer.Option(help="A time step longer than this is a gap (s)")] = 1.0,
+    geo: Annotated[
+        bool, typer.Option("--geo", help="Compare our frame centre and corners to the platform's")
+    ] = False,
+    terrain_height: TerrainHeightOpt = None,
+    dem: DemOpt = None,
 ) -> None:
     """Summarise a sortie: duration, packets, items, platform, track, damage."""
+    from vigia.process import GeoAccuracy, footprints_table
     from vigia.telemetry.source import TelemetryReader, describe
     from vigia.telemetry.table import TelemetrySummary
 
+    accuracy = GeoAccuracy() if geo else None
     try:
         info = describe(source)
         summary = TelemetrySummary(gap_s=gap)
+        opts = _terrain(
+            terrain_height, dem, stream_elevation=terrain_height is None and dem is None
+        )
+        dem_obj = _open_dem(opts)
         with _progress(info.size, "reading") as prog:
             reader = TelemetryReader(source, strict=strict, duration_s=duration, progress=prog)
             for table in reader:
                 summary.update(table)
+                if accuracy is not None:
+                    fp = footprints_table(table, dem_obj, opts)
+                    res = {c: fp[c].to_numpy(zero_copy_only=False) for c in fp.column_names}
+                    accuracy.update(table, res)
     except VigiaError as exc:
         _fail(exc)
         return
@@ -95,6 +145,8 @@ def inspect(
         "klv": reader.stats.as_dict(),
         "transport": reader.transport_stats(),
     }
+    if accuracy is not None:
+        report["geo_vs_platform"] = accuracy.as_dict()
     if as_json:
         out.print_json(json.dumps(report, default=str))
         return
@@ -139,6 +191,16 @@ def _print_inspect(r: dict[str, Any]) -> None:
         rows.append(("error values", ", ".join(f"{k} ({v})" for k, v in klv["sentinels"].items())))
     if klv["item_errors"]:
         rows.append(("bad items", ", ".join(f"{k} ({v})" for k, v in klv["item_errors"].items())))
+    g = r.get("geo_vs_platform")
+    if g:
+        for part in ("frame_center", "corners"):
+            st = g[part]
+            text = (
+                "no platform values"
+                if not st["n"]
+                else f"median {st['median_m']:.2f} m, p95 {st['p95_m']:.2f} m (n={st['n']:,})"
+            )
+            rows.append((f"ours vs platform {part.replace('_', ' ')}", text))
     for k, v in rows:
         t.add_row(k, v)
     out.print(t)
@@ -182,22 +244,164 @@ def telemetry(
     )
 
 
+@app.command("footprints")
+def footprints_cmd(
+    source: SourceArg,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Output .parquet (GeoParquet) or .geojson")
+    ],
+    terrain_height: TerrainHeightOpt = None,
+    dem: DemOpt = None,
+    stream_elevation: Annotated[
+        bool, typer.Option(help="Use the stream's own frame-centre elevation as terrain")
+    ] = False,
+    frame_width: Annotated[int, typer.Option(help="Frame width (pixels), for the GSD")] = 1280,
+    frame_height: Annotated[int, typer.Option(help="Frame height (pixels)")] = 720,
+    strict: Annotated[bool, typer.Option(help="Stop at the first damaged packet")] = False,
+) -> None:
+    """Ground footprint of every frame: centre, corners, slant range, GSD, validity."""
+    from vigia.process import iter_footprints, write_footprints
+    from vigia.telemetry.source import TelemetryReader, describe
+
+    try:
+        opts = _terrain(
+            terrain_height,
+            dem,
+            stream_elevation=stream_elevation,
+            frame_width=frame_width,
+            frame_height=frame_height,
+        )
+        info = describe(source)
+        with _progress(info.size, "footprints") as prog:
+            reader = TelemetryReader(source, strict=strict, progress=prog)
+            rows = write_footprints(iter_footprints(reader, opts), output)
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    console.print(f"{rows:,} footprints → {output}")
+
+
+@app.command()
+def coverage(
+    sources: Annotated[list[str], typer.Argument(help="Sortie sources (files or udp://)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output cells .parquet")],
+    png: Annotated[Path | None, typer.Option("--png", help="Also draw a coverage map")] = None,
+    aois: Annotated[Path | None, typer.Option("--aois", help="AOI GeoJSON to outline")] = None,
+    res: Annotated[int, typer.Option(help="H3 resolution")] = 10,
+    pass_gap: Annotated[float, typer.Option(help="Seconds between distinct passes")] = 120.0,
+    by: Annotated[str, typer.Option(help="Colour the map by 'passes' or 'gsd'")] = "passes",
+    terrain_height: TerrainHeightOpt = None,
+    dem: DemOpt = None,
+) -> None:
+    """Accumulate footprints into H3 cells: first/last seen, passes, best GSD, EO/IR, day/night."""
+    from vigia.coverage import coverage_from_footprints, load_aois, plot_coverage, write_cells
+    from vigia.process import iter_footprints
+    from vigia.telemetry.source import TelemetryReader
+
+    try:
+        opts = _terrain(terrain_height, dem)
+        registry = load_aois(aois) if aois else None
+
+        def all_footprints() -> Iterator[Any]:
+            for src in sources:
+                yield from iter_footprints(TelemetryReader(src), opts)
+
+        cells = coverage_from_footprints(all_footprints(), res=res, pass_gap_s=pass_gap)
+        write_cells(cells, output)
+        if png is not None:
+            plot_coverage(cells, png, aois=registry, by=by, title=", ".join(sources))
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    console.print(f"{cells.num_rows:,} cells → {output}" + (f", map → {png}" if png else ""))
+
+
+@app.command()
+def compliance(
+    source: SourceArg,
+    aois: Annotated[Path, typer.Option("--aois", help="Consented AOIs (GeoJSON)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    res: Annotated[int, typer.Option(help="H3 resolution of the area accounting")] = 10,
+    terrain_height: TerrainHeightOpt = None,
+    dem: DemOpt = None,
+) -> None:
+    """Consent compliance: observed ground inside consent, and every out-of-consent span."""
+    from vigia.coverage import compliance as run_compliance
+    from vigia.coverage import load_aois
+    from vigia.process import iter_footprints
+    from vigia.telemetry.source import TelemetryReader
+
+    try:
+        registry = load_aois(aois)
+        opts = _terrain(terrain_height, dem)
+        report = run_compliance(
+            iter_footprints(TelemetryReader(source), opts), registry, h3_res=res
+        )
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(report.to_dict(), default=str))
+    else:
+        out.print(report.to_rich())
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the demo sortie")] = Path(
         "vigia-demo"
     ),
-    minutes: Annotated[float, typer.Option(help="Length of the generated sortie")] = 10.0,
+    minutes: Annotated[float, typer.Option(help="Length of the generated sortie")] = 20.0,
     seed: Annotated[int, typer.Option(help="Scenario seed")] = 7,
 ) -> None:
     """Generate a sample sortie over Sinaloa and run the pipeline on it."""
+    from vigia.coverage import demo_aois_path
     from vigia.scenario.sortie import write_sample_sortie
 
     out_dir.mkdir(parents=True, exist_ok=True)
     ts_path = write_sample_sortie(out_dir / "sortie.ts", minutes=minutes, seed=seed)
-    console.print(f"[bold]sample sortie[/] → {ts_path}")
-    inspect(str(ts_path), as_json=False, strict=False, duration=None, gap=1.0)
-    telemetry(str(ts_path), output=out_dir / "telemetry.parquet", strict=False, duration=None)
+    src = str(ts_path)
+    aois = demo_aois_path()
+    console.rule("[bold]1. sample sortie")
+    console.print(f"{ts_path}  (STANAG 4609 transport stream, ST 0601 at 30 Hz)")
+    console.rule("[bold]2. inspect")
+    inspect(
+        src,
+        as_json=False,
+        strict=False,
+        duration=None,
+        gap=1.0,
+        geo=True,
+        terrain_height=None,
+        dem=None,
+    )
+    console.rule("[bold]3. telemetry")
+    telemetry(src, output=out_dir / "telemetry.parquet", strict=False, duration=None)
+    console.rule("[bold]4. footprints")
+    footprints_cmd(
+        src,
+        output=out_dir / "footprints.parquet",
+        terrain_height=None,
+        dem=None,
+        stream_elevation=True,
+        frame_width=1280,
+        frame_height=720,
+        strict=False,
+    )
+    console.rule("[bold]5. coverage")
+    coverage(
+        [src],
+        output=out_dir / "cells.parquet",
+        png=out_dir / "coverage.png",
+        aois=aois,
+        res=10,
+        pass_gap=120.0,
+        by="passes",
+        terrain_height=None,
+        dem=None,
+    )
+    console.rule("[bold]6. consent compliance")
+    compliance(src, aois=aois, as_json=False, res=10, terrain_height=None, dem=None)
 
 
 def main() -> None:

@@ -22,10 +22,13 @@ def synthetic_columns(
     rate_hz: float = 30.0,
     start_us: int = DEFAULT_START_US,
     strings: bool = True,
+    center_lat: float = CULIACAN_LAT,
+    center_lon: float = CULIACAN_LON,
 ) -> dict[str, np.ndarray | list[str]]:
     """``n`` rows of ~20 ST 0601 items in the standard's units (deg, m, µs).
 
-    Positions follow a 12 km-radius orbit around Culiacán at 7 km; attitude, pointing and the
+    Positions follow a 12 km-radius orbit around (``center_lat``, ``center_lon``), by default
+    Culiacán, at 7 km; attitude, pointing and the
     field of view vary smoothly with noise. Deterministic for a given ``seed``.
     """
     rng = np.random.default_rng(seed)
@@ -34,8 +37,8 @@ def synthetic_columns(
     phase = rng.uniform(0, 2 * np.pi)
     ang = phase + omega * t
     r_m = 12_000.0
-    lat = CULIACAN_LAT + (r_m * np.sin(ang)) / 111_320.0
-    lon = CULIACAN_LON + (r_m * np.cos(ang)) / (111_320.0 * np.cos(np.radians(CULIACAN_LAT)))
+    lat = center_lat + (r_m * np.sin(ang)) / 111_320.0
+    lon = center_lon + (r_m * np.cos(ang)) / (111_320.0 * np.cos(np.radians(center_lat)))
     heading = (-np.degrees(ang)) % 360.0  # counter-clockwise orbit: track = position angle + 90°
     alt = 7000.0 + 150.0 * np.sin(t / 300.0) + rng.normal(0, 2.0, n)
     hfov = np.clip(2.0 + 1.5 * np.sin(t / 120.0) + rng.normal(0, 0.01, n), 0.3, 40.0)

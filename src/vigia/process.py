@@ -1,0 +1,160 @@
+"""The process stage, end to end: telemetry → footprints → coverage → consent compliance.
+
+Shared by the CLI and the demo. Everything streams chunk by chunk as Arrow tables, so a
+24-hour sortie never has to be in memory at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import shapely
+
+from vigia.geo import Dem, compare_with_platform, footprint_polygons, footprints
+from vigia.telemetry.source import TelemetryReader
+from vigia.telemetry.table import geo_metadata
+
+#: Telemetry columns carried over into the footprints table.
+CARRIED = ("source_offset", "pts_90k", "image_source_sensor")
+
+FOOTPRINT_FIELDS = [
+    pa.field("time", pa.timestamp("us", tz="UTC")),
+    *[pa.field(c, pa.float64()) for c in ("center_lat", "center_lon", "center_h")],
+    *[pa.field(f"corner{k}_{ax}", pa.float64()) for k in range(1, 5) for ax in ("lat", "lon")],
+    pa.field("slant_range_m", pa.float64()),
+    pa.field("gsd_m", pa.float64()),
+    pa.field("valid", pa.bool_()),
+    pa.field("reason", pa.string()),
+    pa.field("source_offset", pa.int64()),
+    pa.field("pts_90k", pa.int64()),
+    pa.field("image_source_sensor", pa.string()),
+    pa.field("footprint", pa.binary()),
+]
+FOOTPRINT_SCHEMA = pa.schema(FOOTPRINT_FIELDS)
+
+
+@dataclass(frozen=True)
+class TerrainOptions:
+    """Which terrain the lines of sight meet: a constant height, a DEM, or the stream's own."""
+
+    terrain_height_m: float | None = None
+    dem_path: str | None = None
+    use_stream_elevation: bool = False
+    frame_width_px: int = 1280
+    frame_height_px: int = 720
+
+
+def footprints_table(telemetry: pa.Table, dem: Dem | None, opts: TerrainOptions) -> pa.Table:
+    """One footprint row per telemetry row (schema :data:`FOOTPRINT_SCHEMA`)."""
+    res = footprints(
+        telemetry,
+        terrain_height_m=opts.terrain_height_m,
+        dem=dem,
+        use_stream_elevation=opts.use_stream_elevation,
+        frame_width_px=opts.frame_width_px,
+        frame_height_px=opts.frame_height_px,
+    )
+    polys = footprint_polygons(res)
+    wkb = shapely.to_wkb(polys)
+    arrays: dict[str, Any] = {"time": telemetry["precision_time_stamp"]}
+    for f in FOOTPRINT_FIELDS[1:14]:
+        arrays[f.name] = pa.array(res[f.name], type=pa.float64(), from_pandas=True)
+    arrays["valid"] = pa.array(res["valid"], type=pa.bool_())
+    arrays["reason"] = pa.array(res["reason"].astype(str), type=pa.string())
+    for c in CARRIED:
+        arrays[c] = telemetry[c]
+    arrays["footprint"] = pa.array(wkb, type=pa.binary())
+    return pa.Table.from_pydict(arrays, schema=FOOTPRINT_SCHEMA)
+
+
+@dataclass
+class GeoAccuracy:
+    """Our frame centre and corners against the platform's own, accumulated over chunks."""
+
+    centre_m: list[np.ndarray] = field(default_factory=list)
+    corner_m: list[np.ndarray] = field(default_factory=list)
+
+    def update(self, telemetry: pa.Table, res: dict[str, np.ndarray]) -> None:
+        """Add one chunk's per-row differences."""
+        cmp = compare_with_platform(telemetry, res)
+        self.centre_m.append(np.asarray(cmp["center_horizontal_m"], dtype=float))
+        self.corner_m.append(np.asarray(cmp["corner_horizontal_m"], dtype=float).reshape(-1))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Median and p95 horizontal differences (m) where both sides exist."""
+
+        def stats(parts: list[np.ndarray]) -> dict[str, Any]:
+            v = np.concatenate(parts) if parts else np.zeros(0)
+            v = v[np.isfinite(v)]
+            if v.size == 0:
+                return {"n": 0, "median_m": None, "p95_m": None}
+            return {
+                "n": int(v.size),
+                "median_m": float(np.median(v)),
+                "p95_m": float(np.percentile(v, 95)),
+            }
+
+        return {"frame_center": stats(self.centre_m), "corners": stats(self.corner_m)}
+
+
+def iter_footprints(
+    reader: TelemetryReader, opts: TerrainOptions, accuracy: GeoAccuracy | None = None
+) -> Iterator[pa.Table]:
+    """Footprint tables for every telemetry chunk of ``reader``."""
+    dem = Dem(opts.dem_path) if opts.dem_path else None
+    try:
+        for telemetry in reader:
+            table = footprints_table(telemetry, dem, opts)
+            if accuracy is not None:
+                res = {c: table[c].to_numpy(zero_copy_only=False) for c in table.column_names}
+                accuracy.update(telemetry, res)
+            yield table
+    finally:
+        if dem is not None:
+            dem.close()
+
+
+def write_footprints(tables: Iterable[pa.Table], path: Path) -> int:
+    """Write footprints to GeoParquet (``.parquet``) or GeoJSON (``.geojson``); return rows."""
+    if path.suffix.lower() in (".geojson", ".json"):
+        return _write_geojson(tables, path)
+    meta = {b"geo": geo_metadata("footprint", ("Polygon",))}
+    rows = 0
+    with pq.ParquetWriter(path, FOOTPRINT_SCHEMA.with_metadata(meta), compression="zstd") as w:
+        for t in tables:
+            w.write_table(t)
+            rows += t.num_rows
+    return rows
+
+
+def _write_geojson(tables: Iterable[pa.Table], path: Path) -> int:
+    """GeoJSON FeatureCollection of the valid footprints (streamed, one feature per frame)."""
+    rows = 0
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write('{"type": "FeatureCollection", "features": [\n')
+        first = True
+        for t in tables:
+            valid = t.filter(pc.fill_null(t["valid"], False))
+            geoms = shapely.from_wkb(valid["footprint"].to_numpy(zero_copy_only=False))
+            times = pc.strftime(valid["time"], format="%Y-%m-%dT%H:%M:%S.%fZ").to_pylist()
+            gsd = valid["gsd_m"].to_pylist()
+            slant = valid["slant_range_m"].to_pylist()
+            for g, tm, gs, sr in zip(geoms, times, gsd, slant, strict=True):
+                feat = {
+                    "type": "Feature",
+                    "geometry": shapely.geometry.mapping(g),
+                    "properties": {"time": tm, "gsd_m": gs, "slant_range_m": sr},
+                }
+                fh.write(("" if first else ",\n") + json.dumps(feat))
+                first = False
+            rows += t.num_rows
+        fh.write("\n]}\n")
+    return rows
