@@ -1,0 +1,243 @@
+"""Footprint tables as NumPy columns: the input contract of `vigia.coverage`.
+
+A footprints table (pyarrow Table, or a mapping of column name -> array) holds one row per video
+frame with ``time`` (Arrow timestamp, or int64 microseconds since the Unix epoch, UTC),
+``center_lat``/``center_lon``, ``corner1_lat``/``corner1_lon`` ... ``corner4_lat``/``corner4_lon``
+(degrees, WGS84), ``slant_range_m``, ``gsd_m`` (metres), ``valid`` (bool), ``reason`` (str) and
+optionally ``image_source_sensor`` (MISB ST 0601 item 11) and ``sortie`` (str).
+
+This module turns such a table into plain arrays once, checks each quadrilateral, and classifies
+the sensor name as EO, IR or unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from vigia.errors import GeoError
+
+FootprintsLike: TypeAlias = "pa.Table | Mapping[str, Any]"
+
+CORNER_LAT = tuple(f"corner{k}_lat" for k in range(1, 5))
+CORNER_LON = tuple(f"corner{k}_lon" for k in range(1, 5))
+REQUIRED = ("time", *CORNER_LAT, *CORNER_LON)
+
+SENSOR_UNKNOWN = np.uint8(0)
+SENSOR_EO = np.uint8(1)
+SENSOR_IR = np.uint8(2)
+
+_IR_TOKENS = frozenset(
+    {
+        "ir",
+        "irw",
+        "irn",
+        "irm",
+        "mwir",
+        "lwir",
+        "swir",
+        "flir",
+        "thermal",
+        "infrared",
+        "termico",
+        "térmico",
+        "infrarrojo",
+        "tir",
+        "fir",
+    }
+)
+_EO_TOKENS = frozenset(
+    {
+        "eo",
+        "eow",
+        "eon",
+        "eom",
+        "tv",
+        "hdtv",
+        "lltv",
+        "dtv",
+        "color",
+        "colour",
+        "visible",
+        "daylight",
+        "ccd",
+        "cmos",
+        "spotter",
+        "rgb",
+        "vis",
+        "electro",
+        "optical",
+        "electrooptical",
+        "diurna",
+    }
+)
+
+
+def classify_sensor_name(name: str | None) -> int:
+    """Classify one ST 0601 item 11 string: 1 = EO, 2 = IR, 0 = unknown or ambiguous.
+
+    Tokens are split on anything that is not a letter, case-insensitive ("EO Nose" -> EO,
+    "IR Wide" -> IR, "MWIR" -> IR, "EO/IR" -> unknown because it names both).
+    """
+    if not name:
+        return int(SENSOR_UNKNOWN)
+    tokens = set(re.split(r"[^a-záéíóúñ]+", name.lower())) - {""}
+    ir = bool(tokens & _IR_TOKENS) or any(t.endswith("ir") and len(t) <= 5 for t in tokens)
+    eo = bool(tokens & _EO_TOKENS) or "electro-optical" in name.lower()
+    if ir and not eo:
+        return int(SENSOR_IR)
+    if eo and not ir:
+        return int(SENSOR_EO)
+    return int(SENSOR_UNKNOWN)
+
+
+def sensor_kinds(names: Any) -> npt.NDArray[np.uint8]:
+    """Vectorised `classify_sensor_name` over an array of strings (classified once per value)."""
+    arr = pa.array(names) if not isinstance(names, pa.Array | pa.ChunkedArray) else names
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if len(arr) == 0:
+        return np.zeros(0, np.uint8)
+    enc = arr.dictionary_encode()
+    lut = np.array([classify_sensor_name(v) for v in enc.dictionary.to_pylist()], np.uint8)
+    idx = enc.indices.to_numpy(zero_copy_only=False)
+    out = np.zeros(len(arr), np.uint8)
+    ok = ~np.asarray(enc.indices.is_null().to_numpy(zero_copy_only=False), bool)
+    out[ok] = lut[idx[ok].astype(np.int64)]
+    return out
+
+
+def _column(table: FootprintsLike, name: str) -> Any:
+    if isinstance(table, pa.Table):
+        return table.column(name) if name in table.column_names else None
+    return table.get(name)
+
+
+def float_column(col: Any, n: int) -> npt.NDArray[np.float64]:
+    if col is None:
+        return np.full(n, np.nan)
+    if isinstance(col, pa.ChunkedArray | pa.Array):
+        return np.asarray(col.cast(pa.float64()).fill_null(np.nan).to_numpy(), np.float64)
+    return np.asarray(col, np.float64)
+
+
+def time_us_column(col: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Times as int64 microseconds since the epoch (UTC) and a mask of rows that have a time.
+
+    Accepts Arrow timestamps of any unit (a naive Arrow timestamp is read as UTC, the Arrow
+    convention for epoch-based values), Arrow/NumPy int64 microseconds or NumPy datetime64.
+    """
+    if isinstance(col, pa.ChunkedArray | pa.Array):
+        if pa.types.is_timestamp(col.type):
+            col = col.cast(pa.timestamp("us", tz=col.type.tz)).cast(pa.int64())
+        has = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), bool)
+        vals = np.asarray(col.cast(pa.int64()).fill_null(0).to_numpy(), np.int64)
+        return vals, has
+    arr = np.asarray(col)
+    if np.issubdtype(arr.dtype, np.datetime64):
+        has = ~np.isnat(arr)
+        return arr.astype("datetime64[us]").astype(np.int64), has
+    return arr.astype(np.int64), np.ones(arr.shape, bool)
+
+
+@dataclass(frozen=True)
+class Frames:
+    """One chunk of footprints as arrays; ``ok`` marks frames usable as ground geometry."""
+
+    time_us: npt.NDArray[np.int64]
+    lon: npt.NDArray[np.float64]  # (n, 4) corner longitudes, degrees
+    lat: npt.NDArray[np.float64]  # (n, 4) corner latitudes, degrees
+    center_lon: npt.NDArray[np.float64]
+    center_lat: npt.NDArray[np.float64]
+    gsd_m: npt.NDArray[np.float64]
+    sensor: npt.NDArray[np.uint8]
+    sortie: npt.NDArray[np.int64]  # codes, local to this chunk
+    ok: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return int(self.time_us.shape[0])
+
+
+def _num_rows(table: FootprintsLike) -> int:
+    if isinstance(table, pa.Table):
+        return table.num_rows
+    return len(np.asarray(table["time"]))
+
+
+def read_frames(table: FootprintsLike) -> Frames:
+    """Read a footprints table into `Frames`; raise GeoError naming a missing column."""
+    for name in REQUIRED:
+        if _column(table, name) is None:
+            raise GeoError(f"footprints table has no column {name!r}")
+    n = _num_rows(table)
+    time_us, has_time = time_us_column(_column(table, "time"))
+    lat = np.stack([float_column(_column(table, c), n) for c in CORNER_LAT], axis=1)
+    lon = np.stack([float_column(_column(table, c), n) for c in CORNER_LON], axis=1)
+    clat = float_column(_column(table, "center_lat"), n)
+    clon = float_column(_column(table, "center_lon"), n)
+    gsd = float_column(_column(table, "gsd_m"), n).copy()
+    gsd[~(gsd > 0)] = np.nan  # a GSD the sensor model did not give is missing, not zero
+    vcol = _column(table, "valid")
+    if vcol is None:
+        valid = np.ones(n, bool)
+    elif isinstance(vcol, pa.ChunkedArray | pa.Array):
+        valid = np.asarray(vcol.fill_null(False).to_numpy(zero_copy_only=False), bool)
+    else:
+        valid = np.asarray(vcol, bool)
+    scol = _column(table, "image_source_sensor")
+    sensor = np.zeros(n, np.uint8) if scol is None else sensor_kinds(scol)
+    rcol = _column(table, "sortie")
+    if rcol is None:
+        sortie = np.zeros(n, np.int64)
+    else:
+        sarr = rcol if isinstance(rcol, pa.ChunkedArray | pa.Array) else pa.array(list(rcol))
+        if isinstance(sarr, pa.ChunkedArray):
+            sarr = sarr.combine_chunks()
+        sortie = np.asarray(
+            sarr.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int64
+        )
+    ok = valid & has_time & quads_ok(lon, lat)
+    return Frames(time_us, lon, lat, clon, clat, gsd, sensor, sortie, ok)
+
+
+def _cross(ax: Any, ay: Any, bx: Any, by: Any) -> Any:
+    return ax * by - ay * bx
+
+
+def _segments_cross(
+    p: tuple[Any, Any], q: tuple[Any, Any], r: tuple[Any, Any], s: tuple[Any, Any]
+) -> npt.NDArray[np.bool_]:
+    """Segments p-q and r-s intersect (touching included), vectorised."""
+    d1 = _cross(q[0] - p[0], q[1] - p[1], r[0] - p[0], r[1] - p[1])
+    d2 = _cross(q[0] - p[0], q[1] - p[1], s[0] - p[0], s[1] - p[1])
+    d3 = _cross(s[0] - r[0], s[1] - r[1], p[0] - r[0], p[1] - r[1])
+    d4 = _cross(s[0] - r[0], s[1] - r[1], q[0] - r[0], q[1] - r[1])
+    return np.asarray((d1 * d2 <= 0) & (d3 * d4 <= 0), bool)
+
+
+def quads_ok(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which (n, 4) corner quadrilaterals are usable: finite, in range, simple, non-zero area.
+
+    "Simple" means the two pairs of opposite edges do not meet (no bow-tie); this is the
+    same set of quadrilaterals that shapely's ``is_valid`` accepts.
+    """
+    finite = np.asarray(np.isfinite(lon).all(1) & np.isfinite(lat).all(1), bool)
+    rng = (np.abs(lat) <= 90).all(1) & (np.abs(lon) <= 180).all(1)
+    x: npt.NDArray[np.float64] = np.where(finite[:, None], lon, 0.0)
+    y: npt.NDArray[np.float64] = np.where(finite[:, None], lat, 0.0)
+    x = x - x[:, :1]
+    y = y - y[:, :1]
+    area2 = _cross(x, y, np.roll(x, -1, 1), np.roll(y, -1, 1)).sum(1)
+    c = [(x[:, k], y[:, k]) for k in range(4)]
+    bow = _segments_cross(c[0], c[1], c[2], c[3]) | _segments_cross(c[1], c[2], c[3], c[0])
+    # A repeated consecutive corner leaves a triangle, valid whenever it has an area.
+    dup = ((x == np.roll(x, -1, 1)) & (y == np.roll(y, -1, 1))).any(1)
+    return np.asarray(finite & rng & (area2 != 0) & (dup | ~bow), bool)
