@@ -281,9 +281,10 @@ def footprints(
     * ``gsd_m``: ground sample distance at the frame centre (m), the geometric mean of
       ``gsd_x_m`` and ``gsd_y_m``, the ground lengths of one pixel along the image rows and
       columns on the plane tangent to the ellipsoid at the frame centre (level terrain).
-    * ``valid`` (bool) and ``reason``: 'ok', or why not: 'missing_items', 'out_of_range',
-      'bad_fov', 'below_terrain', 'outside_dem', 'above_horizon' (boresight), or
-      'corner_outside_dem' / 'corner_above_horizon' (centre known, some corner not).
+    * ``valid`` (bool) and ``reason`` (object array of str): 'ok', or why not:
+      'missing_items', 'out_of_range', 'bad_fov', 'below_terrain', 'outside_dem',
+      'above_horizon' (boresight), or 'corner_outside_dem' / 'corner_above_horizon' (centre
+      known, some corner not).
 
     Bad rows are flagged, never raised; every number of a row whose pose is unusable is NaN,
     and the centre values are NaN unless the boresight meets the terrain.

@@ -21,7 +21,7 @@ from vigia.geo.wgs84 import WGS84_A_M, WGS84_B_M, WGS84_E2, WGS84_EP2
 
 __all__ = ["ecef_to_latlon", "ray_dem", "ray_ellipsoid", "ray_ellipsoid_roots"]
 
-_BISECTIONS = 32
+_REFINEMENTS = 12
 _SAMPLES_PER_PASS = 32
 
 
@@ -106,6 +106,16 @@ def _terrain_gap(p: Vec3, d: Vec3, t: FloatArray, dem: Dem, offset_m: float) -> 
     return h - (dem.ellipsoid_height_at(lat, lon) + offset_m)
 
 
+def _false_position(
+    lo: FloatArray, hi: FloatArray, g_lo: FloatArray, g_hi: FloatArray
+) -> FloatArray:
+    """Root of the line through (lo, g_lo > 0) and (hi, g_hi <= 0), kept inside [lo, hi]."""
+    denom = g_lo - g_hi
+    safe = np.where(denom > 0.0, denom, 1.0)
+    t = np.where(denom > 0.0, (hi * g_lo - lo * g_hi) / safe, hi)
+    return np.clip(t, lo, hi)
+
+
 def ray_dem(
     p: Vec3, d: Vec3, dem: Dem, offset_m: float = 0.0, step_m: float | None = None
 ) -> tuple[FloatArray, NDArray[np.int8]]:
@@ -113,10 +123,10 @@ def ray_dem(
 
     Vectorised ray marching: the stretch of each ray between the highest and the lowest terrain
     height of the DEM is sampled every ``step_m`` (default half a DEM pixel) and the first
-    crossing is refined by bisection to sub-millimetre. Codes: OK; OUTSIDE_DEM when the ray
-    reaches a point the DEM does not cover before it meets the terrain; BELOW_TERRAIN when the
-    origin is under the terrain; ABOVE_HORIZON when the ray never meets it. Ridges thinner than
-    a step can be missed (a property of any sampled march).
+    crossing is refined by regula falsi (Illinois) to millimetres. Codes: OK; OUTSIDE_DEM when
+    the ray reaches a point the DEM does not cover before it meets the terrain; BELOW_TERRAIN
+    when the origin is under the terrain; ABOVE_HORIZON when the ray never meets it. Ridges
+    thinner than a step can be missed (a property of any sampled march).
     """
     n = p[0].shape[0]
     t_hit = np.full(n, np.nan)
@@ -142,10 +152,13 @@ def ray_dem(
     # Per active ray: index of the next sample and the last sample's t.
     next_k = np.zeros(idx.size, dtype=np.int64)
     prev_t = np.full(idx.size, np.nan)
+    prev_gap = np.full(idx.size, np.nan)
     j = np.arange(_SAMPLES_PER_PASS, dtype=np.float64)
     bracket_idx: list[NDArray[np.intp]] = []
     bracket_lo: list[FloatArray] = []
     bracket_hi: list[FloatArray] = []
+    bracket_glo: list[FloatArray] = []
+    bracket_ghi: list[FloatArray] = []
     while idx.size:
         ts = t_start[idx, None] + (next_k[:, None] + j) * step_t[idx, None]
         ts = np.minimum(ts, t_end[idx, None])
@@ -159,6 +172,7 @@ def ray_dem(
         first_nan = np.isnan(gap[rows, first]) & any_stop
         first_t = ts[rows, first]
         prior_t = np.where(first > 0, ts[rows, np.maximum(first - 1, 0)], prev_t)
+        prior_gap = np.where(first > 0, gap[rows, np.maximum(first - 1, 0)], prev_gap)
         at_origin = any_stop & ~first_nan & np.isnan(prior_t)
         # At the very first sample: origin below terrain if it is the sensor, else clipped entry.
         below = at_origin & (t_start[idx] == 0.0)
@@ -171,25 +185,36 @@ def ray_dem(
         bracket_idx.append(idx[crossing])
         bracket_lo.append(prior_t[crossing])
         bracket_hi.append(first_t[crossing])
+        bracket_glo.append(prior_gap[crossing])
+        bracket_ghi.append(gap[rows, first][crossing])
         done = any_stop | (ts[:, -1] >= t_end[idx])
         keep = ~done
         prev_t = ts[keep, -1]
+        prev_gap = gap[keep, -1]
         next_k = next_k[keep] + _SAMPLES_PER_PASS
         idx = idx[keep]
     if bracket_idx:
         bi = np.concatenate(bracket_idx)
-        lo = np.concatenate(bracket_lo)
-        hi = np.concatenate(bracket_hi)
+        lo, hi = np.concatenate(bracket_lo), np.concatenate(bracket_hi)
+        g_lo, g_hi = np.concatenate(bracket_glo), np.concatenate(bracket_ghi)
         pb = tuple(c[bi] for c in p)
         db = tuple(c[bi] for c in d)
         lost = np.zeros(bi.size, dtype=bool)
-        for _ in range(_BISECTIONS):
-            mid = 0.5 * (lo + hi)
+        side = np.zeros(bi.size, dtype=np.int8)
+        # Illinois (modified regula falsi): keeps the bracket, converges superlinearly.
+        for _ in range(_REFINEMENTS):
+            mid = _false_position(lo, hi, g_lo, g_hi)
             gap = _terrain_gap(pb, db, mid, dem, offset_m)  # type: ignore[arg-type]
             lost |= np.isnan(gap)
+            gap = np.where(np.isnan(gap), 0.0, gap)
             under = gap <= 0.0
+            g_lo = np.where(under & (side == -1), 0.5 * g_lo, g_lo)
+            g_hi = np.where(~under & (side == 1), 0.5 * g_hi, g_hi)
             hi = np.where(under, mid, hi)
+            g_hi = np.where(under, gap, g_hi)
             lo = np.where(under, lo, mid)
-        t_hit[bi] = np.where(lost, np.nan, 0.5 * (lo + hi))
+            g_lo = np.where(under, g_lo, gap)
+            side = np.where(under, -1, 1).astype(np.int8)
+        t_hit[bi] = np.where(lost, np.nan, _false_position(lo, hi, g_lo, g_hi))
         code[bi] = np.where(lost, OUTSIDE_DEM, OK).astype(np.int8)
     return t_hit, code
