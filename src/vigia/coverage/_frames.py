@@ -240,4 +240,7 @@ def quads_ok(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.
     bow = _segments_cross(c[0], c[1], c[2], c[3]) | _segments_cross(c[1], c[2], c[3], c[0])
     # A repeated consecutive corner leaves a triangle, valid whenever it has an area.
     dup = ((x == np.roll(x, -1, 1)) & (y == np.roll(y, -1, 1))).any(1)
-    return np.asarray(finite & rng & (area2 != 0) & (dup | ~bow), bool)
+    # Zero area up to rounding (collinear corners after the shift to the first corner).
+    extent = np.maximum(np.ptp(x, axis=1), np.ptp(y, axis=1))
+    has_area = np.abs(area2) > 1e-9 * extent * extent
+    return np.asarray(finite & rng & has_area & (dup | ~bow), bool)
