@@ -404,8 +404,25 @@ def demo(
     compliance(src, aois=aois, as_json=False, res=10, terrain_height=None, dem=None)
 
 
+def _keep_freed_memory() -> None:
+    """Ask glibc to reuse freed large blocks instead of returning them to the system.
+
+    Decoding allocates and frees many array temporaries of a few MB per chunk; by default each
+    is a fresh ``mmap`` whose pages fault in again. Raising the thresholds keeps them in the heap.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 def main() -> None:
     """Entry point of the ``vigia`` command."""
+    _keep_freed_memory()
     try:
         app()
     except VigiaError as exc:  # pragma: no cover - commands handle their own

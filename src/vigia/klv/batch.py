@@ -150,7 +150,7 @@ def st0601_checksums(buf: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> 
         if sel.size == 0:
             continue
         m = (buf.size - parity) // 2
-        words = buf[parity : parity + 2 * m].view(">u2")
+        words = buf[parity : parity + 2 * m].view(">u2").astype(np.uint64)
         s = starts[sel]
         nwords = (stops[sel] - s) // 2
         w0 = (s - parity) // 2
@@ -160,7 +160,7 @@ def st0601_checksums(buf: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> 
         idx[1::2] = w1
         if (nwords > 0).all() and (np.diff(idx) >= 0).all() and m > 0:
             tail = idx[-1] >= m
-            sums = np.add.reduceat(words, idx[:-1] if tail else idx, dtype=np.uint64)[0::2]
+            sums = np.add.reduceat(words, idx[:-1] if tail else idx)[0::2]
         else:
             pref = _word_prefix(buf, parity)
             sums = (pref[w1] - pref[w0]).astype(np.uint64)
@@ -374,6 +374,8 @@ def _binary_column(
 
 def _numeric_column(values: np.ndarray, present: np.ndarray, typ: pa.DataType) -> pa.Array:
     """Arrow column from values and a presence mask, without per-element conversion."""
+    if present.all() and not pa.types.is_timestamp(typ) and values.dtype == typ.to_pandas_dtype():
+        return pa.array(values, type=typ)
     if pa.types.is_timestamp(typ):
         base = pa.array(values.astype(np.int64), mask=~present, type=pa.int64())
         return pa.Array.from_buffers(typ, len(base), base.buffers(), null_count=base.null_count)
@@ -452,14 +454,26 @@ class _Columns:
 
     def add_raw(self, item: st0601.Item, rows: np.ndarray, raw: np.ndarray, length: int) -> None:
         """Store raw integers of one length for ``rows``."""
+        vals, special = st0601.raw_to_value(item, raw, length)
+        self.add_values(item, rows, vals, special)
+
+    def add_values(
+        self,
+        item: st0601.Item,
+        rows: np.ndarray,
+        vals: np.ndarray,
+        special: np.ndarray,
+        span: slice | None = None,
+    ) -> None:
+        """Store converted values for ``rows`` (``span``: the same rows as a slice, faster)."""
         if item.tag not in self.values:
             self.values[item.tag] = np.zeros(
                 self.n, dtype=np.float64 if item.is_float else np.int64
             )
             self.present[item.tag] = np.zeros(self.n, dtype=bool)
-        vals, special = st0601.raw_to_value(item, raw, length)
-        self.values[item.tag][rows] = vals
-        self.present[item.tag][rows] = ~special
+        where: slice | np.ndarray = rows if span is None else span
+        self.values[item.tag][where] = vals
+        self.present[item.tag][where] = ~special
         if special.any():
             k = int(special.sum())
             self.stats.sentinels[item.column] = self.stats.sentinels.get(item.column, 0) + k
@@ -468,7 +482,7 @@ class _Columns:
 
     def length_ok(self, item: st0601.Item, vl: np.ndarray, vs: np.ndarray) -> np.ndarray:
         """Which values have a length the item allows (others are counted as item errors)."""
-        allowed = vl == item.length if item.fixed_length else (vl >= 1) & (vl <= 8)
+        allowed = (vl == item.length) if item.fixed_length else (vl >= 1) & (vl <= item.max_bytes)
         if not allowed.all():
             nbad = int((~allowed).sum())
             self.stats.item_errors[item.column] = self.stats.item_errors.get(item.column, 0) + nbad
@@ -579,8 +593,19 @@ def _decode_template_run(
     base = int(starts[lo])
     mat = buf[base : base + (hi - lo) * size].reshape(hi - lo, size)
     # Every header byte of the template must match in every packet of the run.
-    hpos = np.concatenate([np.arange(voff + h, voff + v) for _, h, v, _ in layout]).astype(np.int64)
-    match = (mat[:, hpos] == mat[0, hpos]).all(axis=1)
+    hdt = np.dtype(
+        {
+            "names": [f"h{i}" for i in range(len(layout))],
+            "formats": [f"V{v - h}" for _, h, v, _ in layout],
+            "offsets": [voff + h for _, h, _, _ in layout],
+            "itemsize": size,
+        }
+    )
+    hrec = mat.reshape(-1).view(hdt)
+    match = np.ones(hi - lo, dtype=bool)
+    for i in range(len(layout)):
+        field = hrec[f"h{i}"]
+        match &= field == field[0]
     if not match.any():
         return rows
     mrows = rows[match]
@@ -594,14 +619,17 @@ def _decode_template_run(
         if item.kind in (Kind.STRING, Kind.SET):
             formats.append(f"V{ln}")
         elif ln in (1, 2, 4, 8):
-            formats.append(f">u{ln}")
+            signed = item.kind in (Kind.INT, Kind.MAPPED_INT)
+            formats.append(f">{'i' if signed else 'u'}{ln}")
         else:
             formats.append(f"V{ln}")
         offsets.append(voff + v)
     dt = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": size})
     rec = mat.reshape(-1).view(dt)
+    span: slice | None = slice(lo, hi)
     if not match.all():
         rec = rec[match]
+        span = None
     for tag, _h, v, ln in layout:
         if cols.unknown(tag, int(mrows.size), int(vstarts[lo]) + _h):
             continue
@@ -612,6 +640,10 @@ def _decode_template_run(
             cols.add_binary_data(item, mrows, data, np.full(mrows.size, ln, dtype=np.int64))
             continue
         if not cols.length_ok(item, np.array([ln]), np.array([int(vstarts[lo]) + v])).all():
+            continue
+        if ln in (1, 2, 4, 8) and item.kind is not Kind.IMAPB:
+            vals, special = st0601.field_to_value(item, field, ln)
+            cols.add_values(item, mrows, vals, special, span=span)
             continue
         if ln in (1, 2, 4, 8):
             raw = field.astype(np.uint64)

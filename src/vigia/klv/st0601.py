@@ -68,6 +68,13 @@ class Item:
         return self.kind in (Kind.MAPPED_UINT, Kind.MAPPED_INT)
 
     @property
+    def max_bytes(self) -> int:
+        """Longest value accepted: the standard's length for integers, 8 for IMAP."""
+        if self.kind in (Kind.UINT, Kind.INT, Kind.TIMESTAMP):
+            return self.length or 8
+        return 8
+
+    @property
     def is_float(self) -> bool:
         """True when the item decodes to a real number (float64 column)."""
         return self.kind in (Kind.MAPPED_UINT, Kind.MAPPED_INT, Kind.IMAPB)
@@ -341,6 +348,30 @@ def raw_to_value(item: Item, raw: np.ndarray, length: int) -> tuple[np.ndarray, 
         values, special = imap.imap_reverse_array(raw, params)
         return values, special
     raise TypeError(f"item {item.tag} ({item.name}) is not numeric")
+
+
+def field_to_value(item: Item, field: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`raw_to_value` for a typed big-endian field (signed for signed items).
+
+    Used on zero-copy structured views of same-layout packets: no intermediate ``uint64``.
+    """
+    nbits = 8 * length
+    if item.kind in (Kind.UINT, Kind.TIMESTAMP, Kind.INT):
+        return field.astype(np.int64), np.zeros(field.shape, dtype=bool)
+    values = field.astype(np.float64)
+    if item.kind is Kind.MAPPED_UINT:
+        values *= mapped_scale(item, length)
+        values += item.lo
+        return values, np.zeros(field.shape, dtype=bool)
+    if item.kind is Kind.MAPPED_INT:
+        values *= mapped_scale(item, length)
+        if item.sentinel is None:
+            return values, np.zeros(field.shape, dtype=bool)
+        mask = field == -(1 << (nbits - 1))
+        if mask.any():
+            values[mask] = np.nan
+        return values, mask
+    raise TypeError(f"item {item.tag} ({item.name}) has no fixed-size integer field")
 
 
 def value_to_raw(item: Item, values: np.ndarray, length: int | None = None) -> np.ndarray:

@@ -25,7 +25,7 @@ from vigia.klv.keys import UL_PREFIX
 from vigia.mpegts import KLVDemuxer, UdpSource, is_transport_stream
 
 #: Bytes read from a file per step.
-DEFAULT_CHUNK_BYTES = 4 << 20
+DEFAULT_CHUNK_BYTES = 8 << 20
 #: How much of a file is looked at to recognise it.
 SNIFF_BYTES = 64 << 10
 
