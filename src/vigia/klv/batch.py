@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vigia.errors import BERError, ChecksumError, ItemError, KLVError, TruncatedError, VigiaError
 from vigia.klv import st0601
@@ -92,7 +93,7 @@ class Framing:
     value_starts: np.ndarray  # int64 offset of the value
     ends: np.ndarray  # int64 offset one past the value
     is_0601: np.ndarray  # bool, key is the ST 0601 key
-    checksum_ok: np.ndarray  # bool, trailing ST 0601 checksum present and right
+    checksum_ok: np.ndarray  # bool, checksum verified right (only for packets that do not chain)
     has_checksum: np.ndarray  # bool, packet ends with a ``01 02`` checksum item
     consumed: int  # bytes of the buffer that are settled (the rest may continue later)
 
@@ -209,9 +210,11 @@ def frame_packets(buf: np.ndarray, *, final: bool) -> Framing:
     has_ck = complete & (length >= 4)
     idx_tag = np.where(has_ck, end - 4, 0)
     has_ck &= (buf[idx_tag] == 0x01) & (buf[np.minimum(idx_tag + 1, n - 1)] == 0x02)
+    # Checksums decide only for packets that do not chain; the others are checked (faster, by
+    # runs) when their local sets are decoded.
     ck_ok = np.zeros(cand.size, dtype=bool)
-    if has_ck.any():
-        sel = np.flatnonzero(has_ck)
+    if (has_ck & ~chained).any():
+        sel = np.flatnonzero(has_ck & ~chained)
         computed = st0601_checksums(buf, cand[sel], end[sel] - 2)
         stored = (buf[end[sel] - 2].astype(np.uint16) << 8) | buf[end[sel] - 1]
         ck_ok[sel] = computed == stored
@@ -363,8 +366,12 @@ def _binary_column(
     if not text:
         return arr
     try:
-        return arr.cast(pa.string())
-    except pa.ArrowInvalid:
+        # Validate UTF-8 once per distinct value (telemetry strings repeat), then reinterpret.
+        for value in pc.unique(arr).to_pylist():
+            if value is not None:
+                value.decode("utf-8")
+        return arr.view(pa.string())
+    except UnicodeDecodeError:
         # Invalid UTF-8 somewhere: replace undecodable bytes row by row (rare path).
         values = [
             None if v is None else v.decode("utf-8", errors="replace") for v in arr.to_pylist()
@@ -593,17 +600,25 @@ def _decode_template_run(
     base = int(starts[lo])
     mat = buf[base : base + (hi - lo) * size].reshape(hi - lo, size)
     # Every header byte of the template must match in every packet of the run.
+    # (header bytes are read as big-endian integers of 4, 2 and 1 bytes: integer compares).
+    pieces: list[tuple[int, int]] = []
+    for _, h, v, _ in layout:
+        pos, end = voff + h, voff + v
+        for width in (4, 2, 1):
+            while end - pos >= width:
+                pieces.append((pos, width))
+                pos += width
     hdt = np.dtype(
         {
-            "names": [f"h{i}" for i in range(len(layout))],
-            "formats": [f"V{v - h}" for _, h, v, _ in layout],
-            "offsets": [voff + h for _, h, _, _ in layout],
+            "names": [f"h{i}" for i in range(len(pieces))],
+            "formats": [f">u{w}" for _, w in pieces],
+            "offsets": [p for p, _ in pieces],
             "itemsize": size,
         }
     )
     hrec = mat.reshape(-1).view(hdt)
     match = np.ones(hi - lo, dtype=bool)
-    for i in range(len(layout)):
+    for i in range(len(pieces)):
         field = hrec[f"h{i}"]
         match &= field == field[0]
     if not match.any():
@@ -656,6 +671,38 @@ def _decode_template_run(
     return rows[~match]
 
 
+def _checksums_ok(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    has_checksum: np.ndarray,
+    runs: list[tuple[int, int]],
+) -> np.ndarray:
+    """Which packets carry a right ST 0601 checksum.
+
+    Runs of adjacent same-size packets are summed as rows of a ``(packets, words)`` view of
+    big-endian 16-bit words; the others through :func:`st0601_checksums`.
+    """
+    ok = np.zeros(starts.size, dtype=bool)
+    done = np.zeros(starts.size, dtype=bool)
+    for lo, hi in runs:
+        size = int(ends[lo] - starts[lo])
+        if size % 2 or not has_checksum[lo:hi].all():
+            continue
+        base = int(starts[lo])
+        mat = buf[base : base + (hi - lo) * size].reshape(hi - lo, size)
+        sums = mat[:, : size - 2].view(">u2").sum(axis=1, dtype=np.uint64) & np.uint64(0xFFFF)
+        stored = mat[:, size - 2 :].view(">u2")[:, 0]
+        ok[lo:hi] = sums == stored
+        done[lo:hi] = True
+    rest = np.flatnonzero(has_checksum & ~done)
+    if rest.size:
+        computed = st0601_checksums(buf, starts[rest], ends[rest] - 2)
+        stored = (buf[ends[rest] - 2].astype(np.uint16) << 8) | buf[ends[rest] - 1]
+        ok[rest] = computed == stored
+    return ok
+
+
 def decode_local_sets(
     buf: np.ndarray,
     framing: Framing,
@@ -674,8 +721,9 @@ def decode_local_sets(
     starts = framing.starts[sel]
     vstarts = framing.value_starts[sel]
     ends = framing.ends[sel]
-    ck_ok = framing.checksum_ok[sel]
     n_rows = sel.size
+    runs = _template_runs(starts, ends, vstarts)
+    ck_ok = _checksums_ok(buf, starts, ends, framing.has_checksum[sel], runs)
     stats.packets += n_rows
     for s in framing.starts[~framing.is_0601]:
         key = bytes(buf[s : s + KEY_LENGTH]).hex()
@@ -693,7 +741,7 @@ def decode_local_sets(
     cols = _Columns(buf, n_rows, stats, base_offset, strict)
     leftovers: list[np.ndarray] = []
     covered = np.zeros(n_rows, dtype=bool)
-    for lo, hi in _template_runs(starts, ends, vstarts):
+    for lo, hi in runs:
         covered[lo:hi] = True
         leftovers.append(_decode_template_run(cols, lo, hi, starts, vstarts, ends))
     leftovers.append(np.flatnonzero(~covered))
@@ -708,20 +756,24 @@ def decode_local_sets(
         pa.array(ck_ok, type=pa.bool_()),
         cols.sentinel_column(),
     ]
-    nulls: dict[pa.DataType, pa.Array] = {}
     for fld in SCHEMA:
         if fld.name in _META_NAMES:
             continue
         col = columns.get(fld.name)
-        if col is None:
-            col = nulls.get(fld.type)
-            if col is None:
-                col = nulls[fld.type] = pa.nulls(n_rows, type=fld.type)
-        arrays.append(col)
+        arrays.append(_nulls(fld.type, n_rows) if col is None else col)
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
 _META_NAMES = frozenset(f.name for f in META_FIELDS)
+_NULLS: dict[pa.DataType, pa.Array] = {}
+
+
+def _nulls(typ: pa.DataType, n: int) -> pa.Array:
+    """``n`` nulls of ``typ``: a zero-copy slice of a cached all-null array."""
+    cached = _NULLS.get(typ)
+    if cached is None or len(cached) < n:
+        cached = _NULLS[typ] = pa.nulls(max(n, 1 << 16), type=typ)
+    return cached.slice(0, n)
 
 
 def _decode_walked(cols: _Columns, rows: np.ndarray, vstarts: np.ndarray, ends: np.ndarray) -> None:

@@ -107,7 +107,7 @@ class TelemetryWriter:
             keep = set(present) | set(self._columns)
             self._open_part([f.name for f in SCHEMA if f.name in keep])
         assert self._writer is not None
-        out = with_geometry(table.select(self._columns))
+        out = table.select([*self._columns, GEOMETRY_FIELD.name])
         self._writer.write_table(out, row_group_size=table.num_rows)
 
     def _run(self) -> None:
@@ -134,7 +134,8 @@ class TelemetryWriter:
         if self._error is not None:
             raise self._error
         if table.num_rows:
-            self._queue.put(table)
+            # The geometry is built here, on the decoding thread, to balance the two threads.
+            self._queue.put(with_geometry(table))
             self.rows += table.num_rows
 
     def close(self) -> None:
@@ -185,9 +186,21 @@ def _schema_of(columns: list[str]) -> pa.Schema:
     return pa.schema(fields, metadata={b"geo": geo_metadata()})
 
 
+#: Columns with min/max statistics in the file (what readers filter on: time and place).
+STATISTICS_COLUMNS = (
+    "source_offset",
+    "precision_time_stamp",
+    "sensor_latitude",
+    "sensor_longitude",
+)
+
+
 def _parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
     strings = [f.name for f in schema if pa.types.is_string(f.type)]
-    return pq.ParquetWriter(path, schema, compression="lz4", use_dictionary=strings)
+    stats = [c for c in STATISTICS_COLUMNS if c in schema.names]
+    return pq.ParquetWriter(
+        path, schema, compression="lz4", use_dictionary=strings, write_statistics=stats
+    )
 
 
 def read_parquet(path: str | Path, *, full_schema: bool = False) -> pa.Table:
