@@ -114,3 +114,39 @@ def test_invalid_aoi_file_is_refused_by_name(sortie: Path, tmp_path: Path) -> No
     res = runner.invoke(app, ["compliance", str(sortie), "--aois", str(bad)])
     assert res.exit_code == 2
     assert "Bowtie" in res.output
+
+
+def test_plan_and_compare_cli(sortie: Path, tmp_path: Path) -> None:
+    from vigia.plan import demo_plan_aois_path
+
+    plan_path = tmp_path / "plan.geojson"
+    res = runner.invoke(
+        app,
+        [
+            "plan",
+            "--aois",
+            str(demo_plan_aois_path()),
+            "--base",
+            "24.764,-107.474",
+            "--start",
+            "2026-03-14T19:00:00-07:00",
+            "-o",
+            str(plan_path),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert 0 < summary["endurance_fraction"] <= 1
+    assert summary["duration_h"] > 0
+    assert any(x["code"] == "nominated" for x in summary["left_out"])
+    doc = json.loads(plan_path.read_text())
+    kinds = {f["properties"]["kind"] for f in doc["features"]}
+    assert {"transit", "lane"} <= kinds
+    assert plan_path.with_suffix(".kml").read_text().lstrip().startswith("<?xml")
+    res = runner.invoke(app, ["plan", "compare", str(plan_path), str(sortie), "--json"])
+    assert res.exit_code == 0, res.output
+    cmp = json.loads(res.output)
+    assert cmp, "comparison summary is empty"
+    res = runner.invoke(app, ["plan", "--aois", str(demo_plan_aois_path()), "--base", "x"])
+    assert res.exit_code == 2

@@ -346,6 +346,110 @@ def compliance(
         out.print(report.to_rich())
 
 
+plan_app = typer.Typer(
+    help="Plan sorties over consented AOIs, schedule revisits, compare plans with what was flown."
+)
+app.add_typer(plan_app, name="plan")
+
+
+@plan_app.callback(invoke_without_command=True)
+def plan(
+    ctx: typer.Context,
+    aois: Annotated[Path | None, typer.Option("--aois", help="AOI GeoJSON")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Base as LAT,LON (degrees)")] = None,
+    platform: Annotated[str, typer.Option(help="Platform profile name or JSON file")] = "mq9",
+    start: Annotated[str | None, typer.Option(help="Take-off time, ISO 8601 with offset")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Plan .geojson (a .kml beside it too)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    until: Annotated[
+        str | None, typer.Option(help="Schedule revisits from --start until this time")
+    ] = None,
+) -> None:
+    """Plan one sortie (or, with --until, a revisit schedule) over the consented AOIs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from vigia.plan import parse_base, plan_sortie, schedule_revisits
+
+    if aois is None or base is None or start is None:
+        console.print("[bold red]error:[/] --aois, --base and --start are required")
+        raise typer.Exit(code=2)
+    try:
+        b = parse_base(base)
+        if until is not None:
+            schedule = schedule_revisits(aois, b, start, until, platform)
+            summary = schedule.summary()
+            if output is not None:
+                output.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        else:
+            sortie_plan = plan_sortie(aois, b, start, platform)
+            summary = sortie_plan.summary()
+            if output is not None:
+                sortie_plan.write_geojson(output)
+                sortie_plan.write_kml(output.with_suffix(".kml"))
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(summary, default=str))
+    else:
+        _print_summary("Plan / Plan de vuelo", summary)
+        if output is not None:
+            console.print(f"plan → {output}")
+
+
+def _print_summary(title: str, summary: dict[str, Any]) -> None:
+    t = Table(title=title, show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    for k, v in summary.items():
+        if isinstance(v, list):
+            text = "\n".join(
+                (
+                    " · ".join(f"{a}={b}" for a, b in x.items() if a != "geometry")
+                    if isinstance(x, dict)
+                    else str(x)
+                )
+                for x in v
+            )
+        elif isinstance(v, float):
+            text = f"{v:.3f}"
+        else:
+            text = str(v)
+        t.add_row(k, text or "-")
+    out.print(t)
+
+
+@plan_app.command("compare")
+def plan_compare(
+    plan_file: Annotated[Path, typer.Argument(help="A plan GeoJSON from `vigia plan`")],
+    sources: Annotated[list[str], typer.Argument(help="Flown sorties (files or udp://)")],
+    aois: Annotated[
+        Path | None, typer.Option("--aois", help="Put flown coverage through consent")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    terrain_height: TerrainHeightOpt = None,
+    dem: DemOpt = None,
+) -> None:
+    """Compare a plan with what was flown: covered, missed and out-of-plan areas."""
+    from vigia.plan import compare_plan
+    from vigia.process import iter_footprints
+    from vigia.telemetry.source import TelemetryReader
+
+    try:
+        opts = _terrain(terrain_height, dem)
+        flown = [t for src in sources for t in iter_footprints(TelemetryReader(src), opts)]
+        result = compare_plan(plan_file, flown, aois=aois)
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(result.summary(), default=str))
+    else:
+        _print_summary("Plan vs flown / Plan contra lo volado", result.summary())
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the demo sortie")] = Path(
@@ -402,6 +506,20 @@ def demo(
     )
     console.rule("[bold]6. consent compliance")
     compliance(src, aois=aois, as_json=False, res=10, terrain_height=None, dem=None)
+    console.rule("[bold]7. next sortie plan")
+    from vigia.plan import demo_plan_aois_path
+
+    plan_path = out_dir / "plan.geojson"
+    plan(
+        typer.Context(typer.main.get_command(app)),
+        aois=demo_plan_aois_path(),
+        base="24.764,-107.474",
+        platform="mq9",
+        start="2026-03-14T19:00:00-07:00",
+        output=plan_path,
+        as_json=False,
+        until=None,
+    )
 
 
 def _keep_freed_memory() -> None:
