@@ -222,11 +222,11 @@ def _parse_feature(i: int, feat: Any) -> AOI:
     return AOI(i, name.strip(), authority.strip(), state, t_from, t_until, t_rev, shape, props)
 
 
-def load_aois(source: str | PathLike[str] | Mapping[str, Any]) -> ConsentRegistry:
-    """Read and validate an AOI file (GeoJSON FeatureCollection) or an equivalent mapping.
+def read_features(source: str | PathLike[str] | Mapping[str, Any]) -> list[Any]:
+    """The features of an AOI GeoJSON FeatureCollection (path or mapping), unvalidated.
 
-    Refuses the whole file with `ConsentError` naming each offending feature (index and name):
-    a consent file is either right or not used.
+    Raises `ConsentError` when the document as a whole is unusable (unreadable, not JSON, not a
+    FeatureCollection).
     """
     if isinstance(source, Mapping):
         doc: Any = source
@@ -242,6 +242,16 @@ def load_aois(source: str | PathLike[str] | Mapping[str, Any]) -> ConsentRegistr
     feats = doc.get("features")
     if not isinstance(feats, list):
         raise ConsentError("AOI file has no list of features")
+    return feats
+
+
+def load_aois(source: str | PathLike[str] | Mapping[str, Any]) -> ConsentRegistry:
+    """Read and validate an AOI file (GeoJSON FeatureCollection) or an equivalent mapping.
+
+    Refuses the whole file with `ConsentError` naming each offending feature (index and name):
+    a consent file is either right or not used.
+    """
+    feats = read_features(source)
     aois: list[AOI] = []
     problems: list[str] = []
     for i, feat in enumerate(feats):

@@ -25,7 +25,6 @@ area from planning and withholds anything seen there afterwards (`PlanningRegist
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from vigia.coverage.consent import AOI, ConsentRegistry, load_aois, parse_time_us
+from vigia.coverage.consent import AOI, ConsentRegistry, load_aois, parse_time_us, read_features
 from vigia.errors import ConsentError
 
 SENSOR_PREFS = ("EO", "IR", "any")
@@ -213,20 +212,7 @@ def load_planning_aois(
     """
     if isinstance(source, PlanningRegistry):
         return source
-    if isinstance(source, Mapping):
-        doc: Any = source
-    else:
-        try:
-            doc = json.loads(Path(source).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConsentError(f"cannot read AOI file {source}: {exc}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConsentError(f"AOI file {source} is not JSON: {exc}") from None
-    if not isinstance(doc, Mapping) or doc.get("type") != "FeatureCollection":
-        raise ConsentError("AOI file is not a GeoJSON FeatureCollection")
-    feats = doc.get("features")
-    if not isinstance(feats, list):
-        raise ConsentError("AOI file has no list of features")
+    feats = read_features(source)
     aois: list[PlanningAOI] = []
     problems: list[AOIProblem] = []
     seen: set[str] = set()
