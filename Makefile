@@ -31,7 +31,11 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/bench_telemetry.py --packets 1000000 --sortie-24h
+	$(PY) bench/bench_demux.py --packets 1000000
+	$(PY) bench/bench_footprints.py
+	$(PY) bench/bench_coverage.py
+	$(PY) bench/bench_plan.py --n 50 --seed 7
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
