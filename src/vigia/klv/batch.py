@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vigia.errors import BERError, ChecksumError, ItemError, KLVError, TruncatedError, VigiaError
+from vigia.errors import ChecksumError, ItemError, KLVError, TruncatedError, VigiaError
 from vigia.klv import st0601
 from vigia.klv.ber import encode_ber_length, encode_ber_oid
 from vigia.klv.keys import KEY_LENGTH, ST0601_KEY, UL_PREFIX
@@ -940,8 +940,3 @@ def decode_buffer(data: bytes, *, strict: bool = False) -> tuple[pa.Table, Decod
     t1 = dec.feed(data)
     t2 = dec.flush()
     return pa.concat_tables([t1, t2]), dec.stats
-
-
-def ber_error(message: str, offset: int) -> BERError:
-    """A :class:`BERError` (helper for callers that build errors from offsets)."""
-    return BERError(message, offset=offset)
