@@ -114,7 +114,7 @@ def inspect(
     dem: DemOpt = None,
 ) -> None:
     """Summarise a sortie: duration, packets, items, platform, track, damage."""
-    from vigia.process import GeoAccuracy, footprints_table
+    from vigia.process import GeoAccuracy, compute_footprints
     from vigia.telemetry.source import TelemetryReader, describe
     from vigia.telemetry.table import TelemetrySummary
 
@@ -131,9 +131,7 @@ def inspect(
             for table in reader:
                 summary.update(table)
                 if accuracy is not None:
-                    fp = footprints_table(table, dem_obj, opts)
-                    res = {c: fp[c].to_numpy(zero_copy_only=False) for c in fp.column_names}
-                    accuracy.update(table, res)
+                    accuracy.update(table, compute_footprints(table, dem_obj, opts))
     except VigiaError as exc:
         _fail(exc)
         return

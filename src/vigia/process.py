@@ -52,9 +52,11 @@ class TerrainOptions:
     frame_height_px: int = 720
 
 
-def footprints_table(telemetry: pa.Table, dem: Dem | None, opts: TerrainOptions) -> pa.Table:
-    """One footprint row per telemetry row (schema :data:`FOOTPRINT_SCHEMA`)."""
-    res = footprints(
+def compute_footprints(
+    telemetry: pa.Table, dem: Dem | None, opts: TerrainOptions
+) -> dict[str, np.ndarray]:
+    """The sensor model's per-row results (see :func:`vigia.geo.footprints`) for a chunk."""
+    return footprints(
         telemetry,
         terrain_height_m=opts.terrain_height_m,
         dem=dem,
@@ -62,6 +64,10 @@ def footprints_table(telemetry: pa.Table, dem: Dem | None, opts: TerrainOptions)
         frame_width_px=opts.frame_width_px,
         frame_height_px=opts.frame_height_px,
     )
+
+
+def footprints_table(telemetry: pa.Table, res: dict[str, np.ndarray]) -> pa.Table:
+    """One footprint row per telemetry row (schema :data:`FOOTPRINT_SCHEMA`) from ``res``."""
     polys = footprint_polygons(res)
     wkb = shapely.to_wkb(polys)
     arrays: dict[str, Any] = {"time": telemetry["precision_time_stamp"]}
@@ -112,11 +118,10 @@ def iter_footprints(
     dem = Dem(opts.dem_path) if opts.dem_path else None
     try:
         for telemetry in reader:
-            table = footprints_table(telemetry, dem, opts)
+            res = compute_footprints(telemetry, dem, opts)
             if accuracy is not None:
-                res = {c: table[c].to_numpy(zero_copy_only=False) for c in table.column_names}
                 accuracy.update(telemetry, res)
-            yield table
+            yield footprints_table(telemetry, res)
     finally:
         if dem is not None:
             dem.close()
