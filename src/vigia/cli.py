@@ -520,6 +520,10 @@ def demo(
     )
 
 
+# --- commands of the exploit, share and serve stages: each module registers its own --------
+# (one line each; the modules import their heavy dependencies inside the command bodies)
+
+
 def _keep_freed_memory() -> None:
     """Ask glibc to reuse freed large blocks instead of returning them to the system.
 

@@ -182,7 +182,8 @@ def pixel_to_ground(
     ``rows`` (row indices, or a boolean mask over the rows), ``x_px`` and ``y_px`` broadcast
     together: one ground point per element. Terrain options as in :func:`footprints`.
 
-    Returns ``lat``, ``lon`` (deg), ``h`` (m HAE), ``ce90_m``, ``row``, ``valid``, ``reason``.
+    Returns ``lat``, ``lon`` (deg), ``h`` (m HAE), ``ce90_m``, the horizontal covariance
+    ``cov_ee_m2``, ``cov_en_m2``, ``cov_nn_m2`` (east/north, m²), ``row``, ``valid``, ``reason``.
     ``ce90_m`` comes from the covariance of the ground point propagated from ``sigmas``
     (default :class:`PoseSigmas()`) through a central finite-difference Jacobian (one-sigma
     steps) of the full ray intersection, then :func:`ce90_m`. It is NaN where a perturbed ray
@@ -248,13 +249,16 @@ def pixel_to_ground(
             var_n[sub] += dn * dn
             cov_en[sub] += de * dn
     ce90 = np.where(ok, ce90_m(var_e, cov_en, var_n), np.nan)
-    for arr in (lat, lon, h):
+    for arr in (lat, lon, h, var_e, var_n, cov_en):
         arr[~ok] = np.nan
     return {
         "lat": lat.reshape(shape),
         "lon": lon.reshape(shape),
         "h": h.reshape(shape),
         "ce90_m": ce90.reshape(shape),
+        "cov_ee_m2": var_e.reshape(shape),
+        "cov_en_m2": cov_en.reshape(shape),
+        "cov_nn_m2": var_n.reshape(shape),
         "row": idx.reshape(shape),
         "valid": ok.reshape(shape),
         "reason": np.asarray(REASONS, dtype=REASON_DTYPE)[code].reshape(shape),
