@@ -32,12 +32,13 @@ def sortie_columns(
     rate_hz: float = 30.0,
     terrain_height_m: float = 60.0,
     orbit: tuple[float, float] = DEMO_ORBIT,
+    steady: bool = False,
 ) -> dict[str, np.ndarray | list[str]]:
     """Telemetry of a coherent sortie: the frame centre, corners and slant range the platform
     reports are those of its pose over terrain at ``terrain_height_m`` (m HAE), with the small
     errors of an on-board computation (about 1 m)."""
     cols = synthetic_columns(
-        n, seed=seed, rate_hz=rate_hz, center_lat=orbit[0], center_lon=orbit[1]
+        n, seed=seed, rate_hz=rate_hz, center_lat=orbit[0], center_lon=orbit[1], steady=steady
     )
     rng = np.random.default_rng(seed + 1)
     hae = np.asarray(cols["sensor_ellipsoid_height"], dtype=float)
