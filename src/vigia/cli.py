@@ -66,6 +66,31 @@ def _progress(size: int | None, label: str) -> Iterator[Callable[[int], None] | 
         yield lambda n: prog.advance(task, n)
 
 
+@contextmanager
+def _progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], None] | None]]:
+    """A factory of per-file progress bars sharing one Rich display (nothing when not a tty)."""
+    if not console.is_terminal:
+        yield lambda label, size: None
+        return
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as prog:
+
+        def make(label: str, size: int | None) -> Callable[[int], None] | None:
+            if size is None or size < PROGRESS_MIN_BYTES:
+                return None
+            task = prog.add_task(label, total=size)
+            return lambda n: prog.advance(task, n)
+
+        yield make
+
+
 def _terrain(
     terrain_height: float | None,
     dem: Path | None,
@@ -518,6 +543,184 @@ def demo(
         as_json=False,
         until=None,
     )
+
+
+DataDirOpt = Annotated[
+    Path, typer.Option("--data-dir", help="Data directory (observations, sites, store)")
+]
+
+
+@app.command()
+def ingest(
+    sources: Annotated[
+        list[Path], typer.Argument(help="Sortie streams (.ts/.klv) and marks/tips (.geojson)")
+    ],
+    data_dir: DataDirOpt = Path("vigia-data"),
+    aois: Annotated[
+        Path | None,
+        typer.Option("--aois", help="Consented AOIs (GeoJSON); kept in the data directory"),
+    ] = None,
+    terrain_height: TerrainHeightOpt = None,
+    dem: DemOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Telemetry -> footprints -> coverage -> observations -> scored sites, stored.
+
+    Ingesting a file again changes nothing.
+    """
+    from vigia.exploit.catalog import Catalog
+    from vigia.exploit.ingest import ingest as run_ingest
+
+    try:
+        opts = _terrain(terrain_height, dem)
+        with _progress_factory() as bar:
+            report = run_ingest(sources, Catalog(data_dir), aois=aois, terrain=opts, progress=bar)
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(report.as_dict(), default=str))
+        return
+    t = Table(title=f"ingest → {data_dir}")
+    for c in ("input", "status", "sortie", "packets", "observations", "by status"):
+        t.add_column(c)
+    for r in report.inputs:
+        st = ", ".join(f"{k} {v}" for k, v in sorted(r.by_status.items()))
+        t.add_row(
+            Path(r.path).name, r.status, r.sortie or "", f"{r.packets:,}", f"{r.observations:,}", st
+        )
+    out.print(t)
+    out.print(
+        f"{report.sites:,} sites, {report.candidates:,} candidates, "
+        f"{report.observations:,} observations stored"
+    )
+
+
+sites_app = typer.Typer(no_args_is_help=True, help="Candidate sites: ranked list and evidence.")
+app.add_typer(sites_app, name="sites")
+
+
+def _catalog_sites(data_dir: Path) -> Any:
+    from vigia.exploit.catalog import Catalog
+
+    return Catalog(data_dir)
+
+
+@sites_app.command("list")
+def sites_list(
+    data_dir: DataDirOpt = Path("vigia-data"),
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Include sites below the candidate threshold")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many rows")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Sites ranked by the probability that they are laboratories."""
+    from vigia.exploit.vocabulary import default_vocabulary
+
+    try:
+        sites = _catalog_sites(data_dir).sites()
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    rows = [r for r in sites.to_pylist() if show_all or r["candidate"]][:limit]
+    if as_json:
+        for r in rows:
+            r.pop("explanation", None)
+        out.print_json(json.dumps(rows, default=str))
+        return
+    vocab = default_vocabulary()
+    t = Table(title=f"sites in {data_dir} ({len(rows)} of {sites.num_rows})")
+    for c in ("#", "site", "p", "status", "passes", "CE90 m", "lat", "lon", "indicators", "AOI"):
+        t.add_column(c, justify="right" if c in ("#", "p", "passes", "CE90 m") else "left")
+    for i, r in enumerate(rows, 1):
+        inds = ", ".join(vocab[c].en if c in vocab else c for c in r["indicators"])
+        flag = " (new since last pass)" if r["new_since_previous_pass"] else ""
+        t.add_row(
+            str(i),
+            r["site_id"],
+            f"{r['probability']:.2f}",
+            r["status"] + flag,
+            str(r["n_passes"]),
+            f"{r['ce90_m']:.0f}",
+            f"{r['lat']:.5f}",
+            f"{r['lon']:.5f}",
+            inds,
+            r["aoi"] or "",
+        )
+    out.print(t)
+
+
+@sites_app.command("show")
+def sites_show(
+    site_id: Annotated[str, typer.Argument(help="Site id (a unique prefix is enough)")],
+    data_dir: DataDirOpt = Path("vigia-data"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Why a site scores as it does, and its evidence."""
+    from vigia.exploit.scoring import site_explanation
+    from vigia.exploit.vocabulary import default_vocabulary
+
+    try:
+        cat = _catalog_sites(data_dir)
+        site = cat.site(site_id)
+        if site is None:
+            raise VigiaError(f"no site {site_id!r} (or the prefix is ambiguous) in {data_dir}")
+        ev = cat.observations(site["site_id"])
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    terms = site_explanation(site)
+    evidence = ev.drop_columns(["geometry"]).to_pylist()
+    for e in evidence:
+        chip = cat.chip_path(e["obs_id"])
+        e["chip"] = str(chip) if chip else None
+    if as_json:
+        site["explanation"] = terms
+        out.print_json(json.dumps({"site": site, "evidence": evidence}, default=str))
+        return
+    vocab = default_vocabulary()
+    out.print(
+        f"[bold]{site['site_id']}[/]  p = {site['probability']:.3f} "
+        f"(log-odds {site['log_odds']:+.2f})  status {site['status']}"
+        + ("  [yellow]new since the previous pass[/]" if site["new_since_previous_pass"] else "")
+    )
+    out.print(
+        f"{site['lat']:.6f}, {site['lon']:.6f}  CE90 {site['ce90_m']:.1f} m  "
+        f"AOI {site['aoi'] or '-'}  first seen {site['first_seen']}  last seen "
+        f"{site['last_seen']}"
+    )
+    out.print(
+        f"{site['n_observations']} observations on {site['n_passes']} passes "
+        f"({site['night_passes']} at night) from {site['n_sorties']} sorties; "
+        f"{site['empty_passes']} adequate passes saw nothing"
+    )
+    t = Table(title="why this score (natural log-odds, summed)")
+    t.add_column("term")
+    t.add_column("detail")
+    t.add_column("log LR", justify="right")
+    for term in terms:
+        t.add_row(term["term"], term["detail"], f"{term['log_lr']:+.3f}")
+    t.add_row("[bold]total", f"probability {site['probability']:.3f}", f"{site['log_odds']:+.3f}")
+    out.print(t)
+    e_t = Table(title=f"evidence ({len(evidence)})")
+    for c in ("time (UTC)", "source", "indicator", "conf", "CE90 m", "sortie", "frame", "chip"):
+        e_t.add_column(c)
+    for e in evidence[:40]:
+        ind = e["indicator"]
+        e_t.add_row(
+            str(e["time"])[:19],
+            e["source"],
+            vocab[ind].en if ind in vocab else ind,
+            "" if e["confidence"] is None else f"{e['confidence']:.2f}",
+            "" if e["ce90_m"] is None else f"{e['ce90_m']:.0f}",
+            e["sortie"] or "",
+            "" if e["pts_90k"] is None else f"pts {e['pts_90k']}",
+            e["chip"] or "",
+        )
+    out.print(e_t)
+    if len(evidence) > 40:
+        out.print(f"… and {len(evidence) - 40} more (--json for all)")
 
 
 # --- commands of the exploit, share and serve stages: each module registers its own --------
