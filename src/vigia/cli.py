@@ -562,6 +562,25 @@ def ingest(
     ] = None,
     terrain_height: TerrainHeightOpt = None,
     dem: DemOpt = None,
+    detector: Annotated[
+        Path | None,
+        typer.Option(
+            "--detector", help="An ONNX detector to run on the video (boxes/scores/labels)"
+        ),
+    ] = None,
+    classes: Annotated[
+        Path | None,
+        typer.Option(
+            "--classes", help='JSON map of detector labels to indicators: {"0": "tarp_structure"}'
+        ),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option("--threshold", help="Score threshold, all (0.5) or per indicator (CODE=0.6)"),
+    ] = None,
+    every_n: Annotated[
+        int, typer.Option("--every-n", help="Run the detector on every n-th frame")
+    ] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Telemetry -> footprints -> coverage -> observations -> scored sites, stored.
@@ -573,8 +592,17 @@ def ingest(
 
     try:
         opts = _terrain(terrain_height, dem)
+        det = _detector(detector, classes, threshold or [])
         with _progress_factory() as bar:
-            report = run_ingest(sources, Catalog(data_dir), aois=aois, terrain=opts, progress=bar)
+            report = run_ingest(
+                sources,
+                Catalog(data_dir),
+                aois=aois,
+                terrain=opts,
+                detector=det,
+                every_n_frames=every_n,
+                progress=bar,
+            )
     except VigiaError as exc:
         _fail(exc)
         return
@@ -594,6 +622,38 @@ def ingest(
         f"{report.sites:,} sites, {report.candidates:,} candidates, "
         f"{report.observations:,} observations stored"
     )
+
+
+def _detector(model: Path | None, classes: Path | None, thresholds: list[str]) -> Any:
+    """An OnnxDetector from the ingest options, or None."""
+    if model is None:
+        if classes is not None or thresholds:
+            raise VigiaError("--classes and --threshold need --detector")
+        return None
+    from vigia.exploit.detect import DetectorError, OnnxDetector
+
+    if classes is None:
+        raise VigiaError("--detector needs --classes (labels to indicator codes)")
+    try:
+        raw = json.loads(classes.read_text(encoding="utf-8"))
+        class_map = {int(k): str(v) for k, v in raw.items()}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise DetectorError(f"cannot read classes {classes}: {exc}") from exc
+    score: float | dict[str, float] = 0.5
+    per: dict[str, float] = {}
+    for t in thresholds:
+        code, sep, val = t.partition("=")
+        try:
+            if sep:
+                per[code] = float(val)
+            else:
+                score = float(t)
+        except ValueError as exc:
+            raise DetectorError(f"bad --threshold {t!r}") from exc
+    if per:
+        base = score if isinstance(score, float) else 0.5
+        score = {c: per.get(c, base) for c in set(class_map.values()) | set(per)}
+    return OnnxDetector(model, class_map, score_threshold=score)
 
 
 sites_app = typer.Typer(no_args_is_help=True, help="Candidate sites: ranked list and evidence.")
@@ -721,6 +781,64 @@ def sites_show(
     out.print(e_t)
     if len(evidence) > 40:
         out.print(f"… and {len(evidence) - 40} more (--json for all)")
+
+
+scenario_app = typer.Typer(
+    no_args_is_help=True, help="The synthetic world: labs, decoys and sorties over Culiacán."
+)
+app.add_typer(scenario_app, name="scenario")
+
+
+@scenario_app.command("evaluate")
+def scenario_evaluate(
+    seed: Annotated[int, typer.Option(help="World and sortie seed")] = 1,
+    labs: Annotated[int, typer.Option(help="Laboratories in the world")] = 25,
+    decoys: Annotated[int, typer.Option(help="Decoys (farms, ranches, buildings)")] = 40,
+    sorties: Annotated[int, typer.Option(help="Sorties flown")] = 6,
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="Keep the streams and data directory here")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Build the world, fly the sorties to MPEG-TS, run the pipeline, and score the result:
+    recall, precision (a site matches a lab within 50 m), localisation error, passes to
+    detection."""
+    from vigia.scenario.evaluate import evaluate
+
+    try:
+        with console.status("building the world, flying the sorties, running the pipeline"):
+            res = evaluate(
+                seed,
+                labs=labs,
+                decoys=decoys,
+                sorties=sorties,
+                work_dir=keep,
+                log=lambda m: console.log(m),
+            )
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(res))
+        return
+    t = Table(title=f"scenario seed {seed}: {labs} labs, {decoys} decoys, {sorties} sorties")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for k in (
+        "recall",
+        "precision",
+        "median_error_m",
+        "p90_error_m",
+        "median_passes_to_detection",
+        "candidates",
+        "false_positives_on_decoys",
+        "false_positives_elsewhere",
+        "packets",
+        "observations",
+        "sites",
+    ):
+        t.add_row(k, str(res[k]))
+    out.print(t)
 
 
 # --- commands of the exploit, share and serve stages: each module registers its own --------
