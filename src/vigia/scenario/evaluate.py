@@ -28,11 +28,11 @@ import pyarrow as pa
 
 from vigia.exploit.catalog import Catalog
 from vigia.exploit.ingest import ingest
-from vigia.exploit.scoring import site_terms
+from vigia.exploit.scoring import DetectionPass, looks_by_cell, site_terms
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
 from vigia.process import TerrainOptions
-from vigia.scenario.flights import fly_sorties
-from vigia.scenario.world import SCENARIO_POSE_SIGMAS, World, build_world
+from vigia.scenario.flights import SCENARIO_POSE_SIGMAS, fly_sorties
+from vigia.scenario.world import World, build_world
 
 __all__ = ["evaluate", "match_sites"]
 
@@ -74,7 +74,7 @@ def match_sites(
 def _passes_to_detection(
     site: dict[str, Any], obs: pa.Table, looks: pa.Table, vocab: Vocabulary
 ) -> int | None:
-    """Looks at the site's cell until its evidence so far made it a candidate."""
+    """Looks at the site's cell (any GSD) until its evidence so far made it a candidate."""
     sc = vocab.scoring
     gap = round(sc.pass_gap_s * 1e6)
     threshold = math.log(sc.candidate_probability / (1 - sc.candidate_probability))
@@ -87,31 +87,22 @@ def _passes_to_detection(
     t = [int(r["time"].timestamp() * 1e6) for r in rows]
     cell = h3.str_to_int(h3.latlng_to_cell(site["lat"], site["lon"], 10))
     lk = looks.filter(pa.compute.equal(looks.column("cell"), pa.scalar(cell, pa.uint64())))
-    l_t0 = np.asarray(lk.column("t0").cast(pa.int64()).to_numpy(), np.int64)
-    l_t1 = np.asarray(lk.column("t1").cast(pa.int64()).to_numpy(), np.int64)
-    l_gsd = np.asarray(lk.column("gsd_m").to_numpy(zero_copy_only=False), float)
-    t_arr = np.asarray(t, np.int64)
-    # detection passes: split the site's observations where the gap exceeds pass_gap_s
+    all_t0 = np.asarray(lk.column("t0").cast(pa.int64()).to_numpy(), np.int64)
+    adequate = looks_by_cell(lk, sc.adequate_gsd_m).get(cell, [])
     starts = [0] + [i for i in range(1, len(t)) if t[i] - t[i - 1] > gap]
     ends = [*starts[1:], len(t)]
-    best: dict[str, float] = {}
-    night_passes = 0
-    for k, (a, b) in enumerate(zip(starts, ends, strict=True), 1):
+    passes: list[DetectionPass] = []
+    for a, b in zip(starts, ends, strict=True):
+        seen: dict[str, float] = {}
         for r in rows[a:b]:
             c = 0.5 if r["confidence"] is None else float(r["confidence"])
-            best[r["indicator"]] = max(best.get(r["indicator"], 0.0), c)
-        night_passes += any(bool(r["night"]) for r in rows[a:b])
+            seen[r["indicator"]] = max(seen.get(r["indicator"], 0.0), c)
+        passes.append(DetectionPass(t[a], t[b - 1], seen, any(bool(r["night"]) for r in rows[a:b])))
         t_end = t[b - 1]
-        seen = t_arr[:b]
-        empty = 0
-        for lo, hi, g in zip(l_t0.tolist(), l_t1.tolist(), l_gsd.tolist(), strict=True):
-            if hi > t_end + gap or not g <= sc.adequate_gsd_m:
-                continue
-            if not np.any((seen >= lo - gap) & (seen <= hi + gap)):
-                empty += 1
-        score = sum(x["log_lr"] for x in site_terms(vocab, best, k, night_passes, empty))
-        if score >= threshold:
-            return int(np.sum(l_t0 <= t_end + gap)) or k
+        so_far = [x for x in adequate if x.t0 <= t_end + gap]
+        terms, _ = site_terms(vocab, passes, so_far)
+        if sum(x["log_lr"] for x in terms) >= threshold:
+            return int(np.sum(all_t0 <= t_end + gap)) or len(passes)
     return None
 
 
