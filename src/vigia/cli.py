@@ -475,61 +475,75 @@ def plan_compare(
 
 @app.command()
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the demo sortie")] = Path(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the demo sorties")] = Path(
         "vigia-demo"
     ),
-    minutes: Annotated[float, typer.Option(help="Length of the generated sortie")] = 20.0,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Data directory to leave behind (default OUT/data)"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Scenario seed")] = 7,
+    sorties: Annotated[int, typer.Option(help="Sorties to fly")] = 6,
 ) -> None:
-    """Generate a sample sortie over Sinaloa and run the pipeline on it."""
-    from vigia.coverage import demo_aois_path
-    from vigia.scenario.sortie import write_sample_sortie
+    """Fly the scenario's sorties over Culiacán and run the whole chain on them."""
+    from vigia.scenario import build_world, fly_sorties
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    ts_path = write_sample_sortie(out_dir / "sortie.ts", minutes=minutes, seed=seed)
-    src = str(ts_path)
-    aois = demo_aois_path()
-    console.rule("[bold]1. sample sortie")
-    console.print(f"{ts_path}  (STANAG 4609 transport stream, ST 0601 at 30 Hz)")
-    console.rule("[bold]2. inspect")
-    inspect(
-        src,
-        as_json=False,
-        strict=False,
-        duration=None,
-        gap=1.0,
-        geo=True,
-        terrain_height=None,
-        dem=None,
+    data = data_dir or out_dir / "data"
+    console.rule("[bold]1. the world and its sorties")
+    world = build_world(seed)
+    aois = out_dir / "aois.geojson"
+    aois.write_text(json.dumps(world.aois_geojson(), ensure_ascii=False, indent=1))
+    with console.status("flying the sorties (MPEG-TS: ST 0601 + ST 0903 VMTI)"):
+        files = fly_sorties(world, out_dir / "sorties", sorties, seed=seed)
+        video = fly_sorties(world, out_dir / "video", 1, seed=seed + 500, video=True, minutes=1.5)
+    labs = sum(1 for k in world.objects.column("kind").to_pylist() if k == "lab")
+    console.print(
+        f"{world.n_objects} places east of Culiacán ({labs} laboratories, the rest farms, "
+        f"ranches and houses) in {len(world.aois)} consented AOIs → {aois}"
     )
+    for f in [*files, *video]:
+        kind = "video + KLV" if f.video else "KLV"
+        console.print(
+            f"  {f.path.name}: {f.n_packets:,} packets ({kind}), {f.sensor}, "
+            f"{'night' if f.night else 'day'}, {f.n_detections:,} VMTI targets"
+        )
+    src = str(files[0].path)
+    h = world.terrain_height_m
+    console.rule("[bold]2. inspect the first sortie")
+    inspect(
+        src, as_json=False, strict=False, duration=None, gap=1.0, geo=True,
+        terrain_height=h, dem=None,
+    )  # fmt: skip
     console.rule("[bold]3. telemetry")
     telemetry(src, output=out_dir / "telemetry.parquet", strict=False, duration=None)
     console.rule("[bold]4. footprints")
     footprints_cmd(
-        src,
-        output=out_dir / "footprints.parquet",
-        terrain_height=None,
-        dem=None,
-        stream_elevation=True,
-        frame_width=1280,
-        frame_height=720,
-        strict=False,
-    )
-    console.rule("[bold]5. coverage")
+        src, output=out_dir / "footprints.parquet", terrain_height=h, dem=None,
+        stream_elevation=False, frame_width=1280, frame_height=720, strict=False,
+    )  # fmt: skip
+    console.rule("[bold]5. coverage of every sortie")
     coverage(
-        [src],
-        output=out_dir / "cells.parquet",
-        png=out_dir / "coverage.png",
-        aois=aois,
-        res=10,
-        pass_gap=120.0,
-        by="passes",
-        terrain_height=None,
-        dem=None,
-    )
+        [str(f.path) for f in files], output=out_dir / "cells.parquet",
+        png=out_dir / "coverage.png", aois=aois, res=10, pass_gap=120.0, by="passes",
+        terrain_height=h, dem=None,
+    )  # fmt: skip
     console.rule("[bold]6. consent compliance")
-    compliance(src, aois=aois, as_json=False, res=10, terrain_height=None, dem=None)
-    console.rule("[bold]7. next sortie plan")
+    compliance(src, aois=aois, as_json=False, res=10, terrain_height=h, dem=None)
+    console.rule("[bold]7. ingest: observations → fused, scored sites")
+    ingest(
+        [f.path for f in [*files, *video]], data_dir=data, aois=aois, terrain_height=h,
+        dem=None, detector=None, classes=None, threshold=None, every_n=5, as_json=False,
+    )  # fmt: skip
+    console.rule("[bold]8. ranked candidate sites")
+    sites_list(data_dir=data, show_all=False, limit=15, as_json=False)
+    from vigia.exploit.catalog import Catalog
+
+    top = Catalog(data).sites()
+    if top.num_rows:
+        console.rule("[bold]9. why the top site scores as it does")
+        sites_show(top.column("site_id")[0].as_py(), data_dir=data, as_json=False)
+    console.rule("[bold]10. next sortie plan")
     from vigia.plan import demo_plan_aois_path
 
     plan_path = out_dir / "plan.geojson"
@@ -543,6 +557,7 @@ def demo(
         as_json=False,
         until=None,
     )
+    console.print(f"data directory: {data}")
 
 
 DataDirOpt = Annotated[
