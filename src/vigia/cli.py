@@ -671,6 +671,17 @@ def _detector(model: Path | None, classes: Path | None, thresholds: list[str]) -
     return OnnxDetector(model, class_map, score_threshold=score)
 
 
+#: Short names of the indicators in ranked lists.
+_SHORT = {
+    "tarp_structure": "TARP",
+    "chemical_containers": "DRUMS",
+    "remote_vehicle_cluster": "VEH",
+    "thermal_hotspot_night": "HEAT",
+    "vegetation_clearing": "CLEAR",
+    "improvised_structure": "STRUCT",
+    "burn_waste_pit": "PIT",
+}
+
 sites_app = typer.Typer(no_args_is_help=True, help="Candidate sites: ranked list and evidence.")
 app.add_typer(sites_app, name="sites")
 
@@ -706,11 +717,11 @@ def sites_list(
         return
     vocab = default_vocabulary()
     t = Table(title=f"sites in {data_dir} ({len(rows)} of {sites.num_rows})")
-    for c in ("#", "site", "p", "status", "passes", "CE90 m", "lat", "lon", "indicators", "AOI"):
+    for c in ("#", "site", "p", "status", "passes", "CE90 m", "lat, lon", "indicators"):
         t.add_column(c, justify="right" if c in ("#", "p", "passes", "CE90 m") else "left")
     for i, r in enumerate(rows, 1):
-        inds = ", ".join(vocab[c].en if c in vocab else c for c in r["indicators"])
-        flag = " (new since last pass)" if r["new_since_previous_pass"] else ""
+        inds = " ".join(_SHORT.get(c, c) for c in r["indicators"])
+        flag = "*" if r["new_since_previous_pass"] else ""
         t.add_row(
             str(i),
             r["site_id"],
@@ -718,12 +729,12 @@ def sites_list(
             r["status"] + flag,
             str(r["n_passes"]),
             f"{r['ce90_m']:.0f}",
-            f"{r['lat']:.5f}",
-            f"{r['lon']:.5f}",
+            f"{r['lat']:.5f}, {r['lon']:.5f}",
             inds,
-            r["aoi"] or "",
         )
     out.print(t)
+    legend = ", ".join(f"{v} {vocab[k].en.lower()}" for k, v in _SHORT.items() if k in vocab)
+    out.print(f"[dim]{legend}; * new since the previous pass over the place[/]")
 
 
 @sites_app.command("show")
