@@ -6,7 +6,13 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= vigia-demo
 
-.PHONY: demo test lint typecheck pytest bench clean
+# PostgreSQL + PostGIS for the store and API tests (Debian packages). The tests start their own
+# throw-away cluster on 127.0.0.1 (tests/pgcluster.py) and stop it when they end.
+PG_VERSION  ?= 15
+PG_PACKAGES := postgresql postgresql-$(PG_VERSION)-postgis-3
+PG_DIR      ?= /tmp/vigia-pg-dev
+
+.PHONY: demo test lint typecheck pytest bench clean pg-deps pg-start pg-stop
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +31,30 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
-	$(VENV)/bin/pytest
+pytest: $(STAMP) pg-deps
+	VIGIA_REQUIRE_PG=1 $(VENV)/bin/pytest
+
+# Installs the PostgreSQL packages when one is missing (apt-get, as root or through sudo);
+# does nothing when they are there.
+pg-deps:
+	@command -v dpkg-query >/dev/null || { echo "pg-deps: not Debian; install PostgreSQL $(PG_VERSION) + PostGIS 3 yourself"; exit 0; }; \
+	missing=""; for p in $(PG_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  echo "pg-deps: installing$$missing"; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# A PostgreSQL + PostGIS cluster to try things by hand (e.g. VIGIA_DATABASE_URL for serve/bench):
+# `make pg-start` prints its URL (also in $(PG_DIR)/url); `make pg-stop` stops and deletes it.
+pg-start: $(STAMP) pg-deps
+	$(PY) -m tests.pgcluster start $(PG_DIR)
+
+pg-stop: $(STAMP)
+	$(PY) -m tests.pgcluster stop $(PG_DIR)
 
 test: lint typecheck pytest
 

@@ -1,0 +1,229 @@
+"""Opening the store: SQLite in the data directory by default, PostgreSQL + PostGIS by URL.
+
+``open_store()`` picks the database (explicit ``url`` > ``VIGIA_DATABASE_URL`` > SQLite file
+``<data_dir>/vigia.db``), applies the Alembic migrations shipped in the package, and returns a
+:class:`Store` whose :meth:`Store.transaction` yields a Session inside one transaction.
+
+On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, so the
+audit chain cannot fork and no transaction fails half-way on a lock upgrade); the database runs
+in WAL mode so that readers do not wait for writers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from vigia.store.errors import StoreError
+
+__all__ = [
+    "DATABASE_URL_ENV",
+    "DEFAULT_DATA_DIR",
+    "Store",
+    "current_revision",
+    "database_url",
+    "head_revision",
+    "make_engine",
+    "open_store",
+    "upgrade",
+]
+
+DATABASE_URL_ENV = "VIGIA_DATABASE_URL"
+DEFAULT_DATA_DIR = Path("vigia-data")
+DB_FILENAME = "vigia.db"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: SQLite waits this long for the write lock before giving up (ms).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def database_url(data_dir: Path | str | None = None, url: str | None = None) -> str:
+    """The URL ``open_store`` would use: ``url``, else ``$VIGIA_DATABASE_URL``, else SQLite."""
+    if url:
+        return url
+    env = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if env:
+        return env
+    directory = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    return f"sqlite+pysqlite:///{(directory / DB_FILENAME).absolute()}"
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # The driver must not open transactions by itself: the "begin" hook below does it.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    mode = "DEFERRED" if conn.get_execution_options().get("vigia_read_only") else "IMMEDIATE"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    """An Engine for ``url`` with the settings Vigía needs (SQLite pragmas, pool)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"not a database URL: {exc}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise StoreError("an in-memory SQLite database cannot be shared; give a file")
+        engine = create_engine(
+            parsed, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=16
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if backend == "postgresql":
+        return create_engine(
+            parsed,
+            pool_size=8,
+            max_overflow=16,
+            pool_pre_ping=True,
+            connect_args={"application_name": "vigia"},
+        )
+    raise StoreError(f"unsupported database {backend!r}: use sqlite or postgresql+psycopg")
+
+
+def _alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration revision shipped with this version of Vigía."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise StoreError("no migrations found")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    with engine.connect() as conn:
+        rev: str | None = MigrationContext.configure(conn).get_current_revision()
+        conn.rollback()
+        return rev
+
+
+def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
+    """Apply the migrations up to ``revision`` (idempotent)."""
+    engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+    try:
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), revision)
+    finally:
+        if isinstance(engine_or_url, str):
+            engine.dispose()
+
+
+def downgrade(engine_or_url: Engine | str, revision: str) -> None:
+    """Undo migrations down to ``revision`` ('base' empties the schema; PostGIS stays)."""
+    engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+    try:
+        with engine.begin() as conn:
+            command.downgrade(_alembic_config(conn), revision)
+    finally:
+        if isinstance(engine_or_url, str):
+            engine.dispose()
+
+
+class Store:
+    """An open store: an Engine and the transactions over it. Close it (or use ``with``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.backend: str = engine.dialect.name
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            engine.execution_options(vigia_read_only=True), expire_on_commit=False
+        )
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A Session in one transaction: committed on success, rolled back on any error.
+
+        Every service that writes (audit entries included) runs inside one of these.
+        """
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_only(self) -> Iterator[Session]:
+        """A Session for reads that write nothing, not even audit entries (e.g. token checks).
+
+        It is rolled back at the end; on SQLite it does not take the write lock.
+        """
+        with self._read_sessions() as session:
+            yield session  # closing the session rolls back; loaded objects stay usable
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(
+    data_dir: Path | str | None = None,
+    url: str | None = None,
+    *,
+    create: bool = True,
+    migrate: bool = True,
+) -> Store:
+    """Open (and by default create and migrate) the store.
+
+    ``url`` wins over ``$VIGIA_DATABASE_URL``, which wins over the SQLite file
+    ``<data_dir>/vigia.db`` (``data_dir`` defaults to ``./vigia-data``). With ``create=False``
+    a missing SQLite file is an error instead of a new empty store.
+    """
+    resolved = database_url(data_dir, url)
+    engine = make_engine(resolved)
+    if engine.dialect.name == "sqlite":
+        db_path = Path(engine.url.database or "")
+        if not db_path.exists():
+            if not create:
+                engine.dispose()
+                raise StoreError(f"no Vigía store at {db_path}")
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if migrate and current_revision(engine) != head_revision():
+            upgrade(engine)
+    except StoreError:
+        engine.dispose()
+        raise
+    except Exception as exc:
+        engine.dispose()
+        raise StoreError(
+            f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: {exc}"
+        ) from exc
+    return Store(engine)

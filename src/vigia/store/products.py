@@ -1,0 +1,372 @@
+"""Products and their release under the two-person rule.
+
+An analyst (or supervisor) drafts a product with its marking, full body and tearline; a
+supervisor who is not the author approves it and names the agencies it is released to, each of
+whose country must be in the product's releasability. Partner users see only products released
+to their own agency. Every read and write appends to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigia.store.audit import audit, canonical_json, lock_audit
+from vigia.store.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from vigia.store.models import (
+    CLASSIFICATIONS,
+    PRODUCT_KINDS,
+    PRODUCT_STATES,
+    Agency,
+    Product,
+    ProductRelease,
+    Site,
+    User,
+)
+
+__all__ = [
+    "approve_release",
+    "create_draft",
+    "get_product",
+    "list_products",
+    "products_for_agency",
+    "reject_product",
+    "update_draft",
+]
+
+_COUNTRY = re.compile(r"[A-Z]{3}")
+MAX_CAVEATS = 200
+MAX_TITLE = 300
+#: Largest body or tearline accepted, as canonical JSON (bytes).
+MAX_DOCUMENT_BYTES = 8 << 20
+
+
+def _now(now: datetime | None) -> datetime:
+    return (now or datetime.now(UTC)).astimezone(UTC)
+
+
+def _document(name: str, doc: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    try:
+        text = canonical_json(dict(doc))
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{name} is not JSON: {exc}")
+        return {}
+    if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        problems.append(f"{name} is larger than {MAX_DOCUMENT_BYTES} bytes")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _marking_problems(
+    classification: str, caveats: str | None, releasable_to: Sequence[str]
+) -> list[str]:
+    problems = []
+    if classification not in CLASSIFICATIONS:
+        problems.append(
+            f"classification {classification!r} is not one of {', '.join(CLASSIFICATIONS)}"
+        )
+    if caveats is not None and len(caveats) > MAX_CAVEATS:
+        problems.append(f"caveats longer than {MAX_CAVEATS} characters")
+    if isinstance(releasable_to, str):
+        problems.append("releasable_to must be a list of country codes, not a string")
+    elif not releasable_to:
+        problems.append("releasable_to is empty (give at least 'USA')")
+    else:
+        bad = [c for c in releasable_to if not isinstance(c, str) or not _COUNTRY.fullmatch(c)]
+        if bad:
+            problems.append(f"releasable_to has codes that are not ISO 3166 alpha-3: {bad}")
+    return problems
+
+
+def create_draft(
+    session: Session,
+    author: User,
+    kind: str,
+    *,
+    body: Mapping[str, Any],
+    tearline: Mapping[str, Any],
+    classification: str,
+    releasable_to: Sequence[str],
+    caveats: str | None = None,
+    site_id: str | None = None,
+    title: str | None = None,
+    now: datetime | None = None,
+) -> Product:
+    """Save a new draft product written by ``author`` (analyst or supervisor).
+
+    ``body`` is the full product, ``tearline`` the partner-releasable part (built by
+    :mod:`vigia.share`); ``releasable_to`` lists ISO 3166 alpha-3 country codes. A
+    ``site_report`` needs the ``site_id`` of a site in the store.
+    """
+    lock_audit(session)
+    if author.is_partner:
+        raise PermissionDenied("partner users may not draft products")
+    problems = []
+    if kind not in PRODUCT_KINDS:
+        problems.append(f"kind {kind!r} is not one of {', '.join(PRODUCT_KINDS)}")
+    if kind == "site_report" and not site_id:
+        problems.append("a site_report needs a site_id")
+    problems += _marking_problems(classification, caveats, releasable_to)
+    if title is not None and len(title) > MAX_TITLE:
+        problems.append(f"title longer than {MAX_TITLE} characters")
+    body_doc = _document("body", body, problems)
+    tear_doc = _document("tearline", tearline, problems)
+    if site_id is not None and session.get(Site, site_id) is None:
+        problems.append(f"no site {site_id!r}")
+    if problems:
+        raise ValidationError(problems)
+    t = _now(now)
+    product = Product(
+        product_id="P" + secrets.token_hex(6),
+        kind=kind,
+        site_id=site_id,
+        title=title,
+        author_id=author.id,
+        created_at=t,
+        classification=classification,
+        caveats=caveats,
+        releasable_to=list(dict.fromkeys(releasable_to)),
+        body=body_doc,
+        tearline=tear_doc,
+        state="draft",
+    )
+    session.add(product)
+    session.flush()
+    audit(
+        session,
+        author.username,
+        "create",
+        "product",
+        product.product_id,
+        {"kind": kind, "site_id": site_id, "classification": classification},
+        now=t,
+    )
+    return product
+
+
+def _get(session: Session, product_id: str) -> Product:
+    product = session.get(Product, product_id)
+    if product is None:
+        raise NotFound(f"no product {product_id!r}")
+    return product
+
+
+def update_draft(
+    session: Session,
+    author: User,
+    product_id: str,
+    *,
+    body: Mapping[str, Any] | None = None,
+    tearline: Mapping[str, Any] | None = None,
+    title: str | None = None,
+) -> Product:
+    """Revise a draft; only its author may, and only while it is a draft."""
+    lock_audit(session)
+    product = _get(session, product_id)
+    if author.is_partner:
+        raise NotFound(f"no product {product_id!r}")
+    if product.author_id != author.id:
+        raise PermissionDenied("only the author may revise a draft")
+    if product.state != "draft":
+        raise Conflict(f"product {product_id} is {product.state}, not a draft")
+    problems: list[str] = []
+    new_body = _document("body", body, problems) if body is not None else None
+    new_tear = _document("tearline", tearline, problems) if tearline is not None else None
+    if title is not None and len(title) > MAX_TITLE:
+        problems.append(f"title longer than {MAX_TITLE} characters")
+    if problems:
+        raise ValidationError(problems)
+    if new_body is not None:
+        product.body = new_body
+    if new_tear is not None:
+        product.tearline = new_tear
+    if title is not None:
+        product.title = title
+    audit(
+        session,
+        author.username,
+        "update",
+        "product",
+        product_id,
+        {
+            "fields": [
+                k
+                for k, v in (("body", body), ("tearline", tearline), ("title", title))
+                if v is not None
+            ]
+        },
+    )
+    return product
+
+
+def _check_approver(approver: User, product: Product) -> None:
+    if approver.role != "supervisor":
+        raise PermissionDenied("only a supervisor may approve or reject a product")
+    if approver.id == product.author_id:
+        raise PermissionDenied(
+            "two-person rule: the author of a product may not approve or reject it"
+        )
+    if product.state != "draft":
+        raise Conflict(f"product {product.product_id} is {product.state}, not a draft")
+
+
+def approve_release(
+    session: Session,
+    approver: User,
+    product_id: str,
+    agencies: Sequence[str],
+    *,
+    now: datetime | None = None,
+) -> Product:
+    """Approve a draft and release it to ``agencies`` (codes, e.g. ['SEMAR', 'FGR']).
+
+    Refused unless ``approver`` is a supervisor other than the author, the product is a draft,
+    and every agency's country is in the product's releasability.
+    """
+    lock_audit(session)
+    product = _get(session, product_id)
+    _check_approver(approver, product)
+    if isinstance(agencies, str) or not agencies:
+        raise ValidationError("name at least one agency to release to (a list of codes)")
+    codes = list(dict.fromkeys(agencies))
+    rows = {
+        a.code: a for a in session.execute(select(Agency).where(Agency.code.in_(codes))).scalars()
+    }
+    problems = [f"unknown agency {c!r}" for c in codes if c not in rows]
+    problems += [
+        f"{c} ({rows[c].country}) is not in the product's releasability "
+        f"({', '.join(product.releasable_to)})"
+        for c in codes
+        if c in rows and rows[c].country not in product.releasable_to
+    ]
+    if problems:
+        raise ValidationError(problems)
+    t = _now(now)
+    product.state = "released"
+    product.approver_id = approver.id
+    product.approved_at = t
+    for code in codes:
+        release = ProductRelease(agency_id=rows[code].id, released_at=t, released_by=approver.id)
+        release.agency = rows[code]
+        product.releases.append(release)
+    session.flush()
+    audit(
+        session,
+        approver.username,
+        "release",
+        "product",
+        product_id,
+        {"agencies": codes, "site_id": product.site_id, "author_id": product.author_id},
+        now=t,
+    )
+    return product
+
+
+def reject_product(
+    session: Session, approver: User, product_id: str, reason: str, *, now: datetime | None = None
+) -> Product:
+    """Reject a draft (a supervisor other than the author), with the reason."""
+    lock_audit(session)
+    product = _get(session, product_id)
+    _check_approver(approver, product)
+    if not reason.strip():
+        raise ValidationError("give the reason for rejecting the product")
+    t = _now(now)
+    product.state = "rejected"
+    product.approver_id = approver.id
+    product.approved_at = t
+    product.rejection_reason = reason.strip()
+    audit(session, approver.username, "reject", "product", product_id, {"reason": reason}, now=t)
+    return product
+
+
+def _released_to_agency(agency_id: int) -> Any:
+    return select(ProductRelease.product_id).where(ProductRelease.agency_id == agency_id)
+
+
+def get_product(session: Session, actor: User, product_id: str) -> Product:
+    """One product; partners only see products released to their agency (else NotFound)."""
+    product = session.get(Product, product_id)
+    if product is None or (
+        actor.is_partner
+        and (
+            product.state != "released"
+            or all(r.agency_id != actor.agency_id for r in product.releases)
+        )
+    ):
+        raise NotFound(f"no product {product_id!r}")
+    audit(session, actor.username, "read", "product", product_id)
+    return product
+
+
+def list_products(
+    session: Session,
+    actor: User,
+    *,
+    state: str | None = None,
+    site_id: str | None = None,
+    kind: str | None = None,
+) -> list[Product]:
+    """Products ``actor`` may see, newest first: all for staff, released to them for partners."""
+    if state is not None and state not in PRODUCT_STATES:
+        raise ValidationError(f"state {state!r} is not one of {', '.join(PRODUCT_STATES)}")
+    q = select(Product).order_by(Product.created_at.desc(), Product.product_id)
+    if actor.is_partner:
+        q = q.where(
+            Product.state == "released",
+            Product.product_id.in_(_released_to_agency(actor.agency_id)),
+        )
+    if state is not None:
+        q = q.where(Product.state == state)
+    if site_id is not None:
+        q = q.where(Product.site_id == site_id)
+    if kind is not None:
+        q = q.where(Product.kind == kind)
+    products = list(session.execute(q).scalars())
+    audit(
+        session,
+        actor.username,
+        "read",
+        "product",
+        None,
+        {"product_ids": [p.product_id for p in products]},
+    )
+    return products
+
+
+def products_for_agency(session: Session, actor: User, agency: str) -> list[Product]:
+    """Products released to ``agency`` (a code), newest first; audited.
+
+    A partner user may ask only for their own agency (:class:`PermissionDenied` otherwise).
+    """
+    if actor.is_partner and actor.agency_code != agency:
+        raise PermissionDenied(f"{actor.username} may not see what was released to {agency}")
+    agency_id = session.execute(select(Agency.id).where(Agency.code == agency)).scalar_one_or_none()
+    if agency_id is None:
+        raise NotFound(f"unknown agency {agency!r}")
+    products = list(
+        session.execute(
+            select(Product)
+            .where(
+                Product.state == "released",
+                Product.product_id.in_(_released_to_agency(agency_id)),
+            )
+            .order_by(Product.created_at.desc(), Product.product_id)
+        ).scalars()
+    )
+    audit(
+        session,
+        actor.username,
+        "read",
+        "product",
+        None,
+        {"agency": agency, "product_ids": [p.product_id for p in products]},
+    )
+    return products

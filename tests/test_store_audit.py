@@ -1,0 +1,166 @@
+"""The hash-chained audit log detects altered and removed entries on both back ends."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from sqlalchemy import func, select, text
+
+from tests.conftest import SEED_USERS
+from vigia.store import (
+    GENESIS_HASH,
+    AuditEntry,
+    Store,
+    User,
+    audit,
+    canonical_json,
+    list_sites,
+    sync_sites,
+    verify_audit,
+)
+from vigia.store.audit import entry_hash
+from vigia.store.commands import audit_verify
+
+
+@pytest.fixture
+def history(store: Store, users: dict[str, User], make_sites: Callable[..., pa.Table]) -> int:
+    """A few audited operations; returns the number of entries."""
+    with store.transaction() as s:
+        sync_sites(s, make_sites(2))
+    for name in ("ana", "sam", "alex"):
+        with store.transaction() as s:
+            list_sites(s, users[name])
+    with store.transaction() as s:
+        audit(s, "ana", "note", "site", "S00000000", {"texto": "señal térmica", "n": 1.5})
+    with store.read_only() as s:
+        n: int = s.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+    return n
+
+
+def _verify(store: Store):  # type: ignore[no-untyped-def]
+    with store.read_only() as s:
+        return verify_audit(s)
+
+
+def test_intact_chain(store: Store, history: int) -> None:
+    report = _verify(store)
+    assert report.ok, report.message
+    assert report.entries == report.last_seq == history
+    assert history == len(SEED_USERS) + 5  # 7 seed users, sync, 3 list reads, the note
+    with store.read_only() as s:
+        entries = s.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars().all()
+    assert entries[0].prev_hash == GENESIS_HASH
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
+    last = entries[-1]
+    assert last.details == {"texto": "señal térmica", "n": 1.5}
+    # The hash is SHA-256 over the canonical JSON of the entry followed by prev_hash.
+    doc = {
+        "seq": last.seq,
+        "time": last.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": last.actor,
+        "action": last.action,
+        "object_type": last.object_type,
+        "object_id": last.object_id,
+        "details": last.details,
+    }
+    assert last.hash == hashlib.sha256((canonical_json(doc) + last.prev_hash).encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit_log SET actor = 'mallory' WHERE seq = 9",
+        "UPDATE audit_log SET details = '{\"site_ids\": []}' WHERE seq = 9",
+        "UPDATE audit_log SET object_id = 'S99999999' WHERE seq = 9",
+    ],
+)
+def test_altered_entry_is_found(store: Store, history: int, sql: str) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text(sql))
+    report = _verify(store)
+    assert not report.ok
+    assert (report.first_bad_seq, report.problem) == (9, "altered")
+    assert "entry 9 was altered" in report.message
+
+
+def test_removed_entry_is_found(store: Store, history: int) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq IN (10, 11)"))
+    report = _verify(store)
+    assert (report.ok, report.first_bad_seq, report.problem) == (False, 10, "removed")
+    assert "10..11 are missing" in report.message
+
+
+def test_removed_last_entries_are_found(store: Store, history: int) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq = :s"), {"s": history})
+    report = _verify(store)
+    assert (report.ok, report.first_bad_seq, report.problem) == (False, history, "removed")
+
+
+def test_renumbered_and_rehashed_entries_are_found(store: Store, history: int) -> None:
+    # Remove entry 5, then shift 6.. down by one and re-hash each shifted entry by itself:
+    # the sequence is gap-free and every entry matches its own hash, but the chain breaks.
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 5"))
+        rows = conn.execute(
+            select(AuditEntry).where(AuditEntry.seq > 5).order_by(AuditEntry.seq)
+        ).all()
+        for r in rows:
+            new_seq = r.seq - 1
+            h = entry_hash(
+                new_seq,
+                r.time,
+                r.actor,
+                r.action,
+                r.object_type,
+                r.object_id,
+                r.details,
+                r.prev_hash,
+            )
+            conn.execute(
+                text("UPDATE audit_log SET seq = :n, hash = :h WHERE seq = :o"),
+                {"n": new_seq, "h": h, "o": r.seq},
+            )
+    report = _verify(store)
+    assert (report.ok, report.first_bad_seq, report.problem) == (False, 5, "removed")
+    assert "does not chain" in report.message
+
+
+def test_concurrent_appends_keep_one_chain(store: Store) -> None:
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        try:
+            for i in range(15):
+                with store.transaction() as s:
+                    audit(s, name, "note", "test", str(i))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"user{k}",)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    report = _verify(store)
+    assert report.ok, report.message
+    assert report.entries == len(SEED_USERS) + 45
+
+
+def test_cli_audit_verify(data_dir: Path, store: Store, history: int) -> None:
+    lines: list[str] = []
+    assert audit_verify(data_dir, echo=lines.append) == 0
+    assert lines == [f"OK: audit log intact: {history} entries"]
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET action = 'nothing' WHERE seq = 3"))
+    lines.clear()
+    assert audit_verify(data_dir, echo=lines.append) == 1
+    assert lines == ["FAILED at entry 3 (altered): entry 3 was altered (its hash does not match)"]
