@@ -1,0 +1,834 @@
+"""vigia.share: markings, the tearline, products and release, renderers."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from shapely.geometry import shape
+
+from vigia.exploit.observations import make_observations
+from vigia.exploit.scoring import SITE_SCHEMA
+from vigia.klv.st0102 import (
+    Classification,
+    CountryCodingMethod,
+    SecurityMetadata,
+    decode_security_local_set,
+    encode_security_local_set,
+    releasability_countries,
+)
+from vigia.share import render
+from vigia.share.markings import CAVEATS, Marking, MarkingError, parse_banner
+from vigia.share.products import (
+    Product,
+    ProductError,
+    ReleaseError,
+    approve,
+    digest,
+    require_released,
+    site_report,
+    sortie_summary,
+)
+from vigia.share.tearline import (
+    RELEASABLE_SITE_FIELDS,
+    ReleasableSite,
+    TearlineError,
+    TearlineLeakError,
+    check_no_leak,
+    releasable_observations,
+    releasable_site,
+    sanitize_chip,
+)
+
+T0 = dt.datetime(2026, 3, 14, 5, 0, tzinfo=dt.UTC)
+MISSION = "VIGIA-SIN-0314"
+MARKING = Marking("UNCLASSIFIED", ["FOUO"], ["USA", "MEX"])
+KML = "{http://www.opengis.net/kml/2.2}"
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+def us(t: dt.datetime) -> int:
+    return int(t.timestamp() * 1_000_000)
+
+
+def jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (80, 60), **meta: Any) -> bytes:
+    """A JPEG chip; ``comment`` / ``exif_text`` put metadata in it."""
+    img = Image.new("RGB", size, colour)
+    out = io.BytesIO()
+    kw: dict[str, Any] = {}
+    if "comment" in meta:
+        kw["comment"] = meta["comment"].encode()
+    if "exif_text" in meta:
+        exif = Image.Exif()
+        exif[0x010E] = meta["exif_text"]  # ImageDescription
+        exif[0x0110] = meta["exif_text"]  # Model
+        kw["exif"] = exif.tobytes()
+    img.save(out, "JPEG", **kw)
+    return out.getvalue()
+
+
+def make_site(site_id: str = "S7f3a2c91", **over: Any) -> dict[str, Any]:
+    """A row of sites.parquet (the real schema), as a mapping."""
+    row: dict[str, Any] = {
+        "site_id": site_id,
+        "lat": 24.81234,
+        "lon": -107.39876,
+        "h_m": 312.5,
+        "ce90_m": 14.2,
+        "cov_ee_m2": 40.0,
+        "cov_en_m2": 1.0,
+        "cov_nn_m2": 38.0,
+        "log_odds": 2.3,
+        "probability": 0.91,
+        "candidate": True,
+        "status": "active",
+        "new_since_previous_pass": False,
+        "previous_pass_time": T0,
+        "first_seen": T0,
+        "last_seen": T0 + dt.timedelta(days=2),
+        "n_observations": 3,
+        "n_passes": 2,
+        "n_sorties": 1,
+        "night_passes": 1,
+        "empty_passes": 0,
+        "indicators": ["tarp_structure", "chemical_containers"],
+        "sorties": [MISSION],
+        "aoi": "Sinaloa-Norte",
+        "vocabulary": "vigia-lab-indicators@2026.1",
+        "explanation": json.dumps([{"term": "tarp_structure", "detail": MISSION, "log_lr": 1.8}]),
+        "assessment": "Probable laboratorio bajo lonas; actividad nocturna.",
+    }
+    row.update(over)
+    # Through the real schema and back, as the catalog hands it over.
+    return pa.Table.from_pylist([row], schema=SITE_SCHEMA).to_pylist()[0]
+
+
+def make_observations_for(site_id: str = "S7f3a2c91") -> pa.Table:
+    """Three 'ok' rows, one 'withheld' (outside consent) and one 'ungeolocated'."""
+    times = [T0, T0 + dt.timedelta(hours=1), T0 + dt.timedelta(days=2), T0, T0]
+    n = len(times)
+    nan = float("nan")
+    table = make_observations(
+        n,
+        {
+            "obs_id": ["Oa1", "Oa2", "Oa3", "Owithheld", "Ounloc"],
+            "time": [us(t) for t in times],
+            "sortie": MISSION,
+            "source": "vmti",
+            "indicator": [
+                "tarp_structure",
+                "chemical_containers",
+                "tarp_structure",
+                "burn_waste_pit",
+                "tarp_structure",
+            ],
+            "confidence": [0.9, 0.8, 0.7, 0.99, 0.5],
+            "lat": [24.8123, 24.8124, 24.8122, 24.9, nan],
+            "lon": [-107.3987, -107.3988, -107.3986, -107.5, nan],
+            "ce90_m": [20.0, 20.0, 20.0, 20.0, nan],
+            "sensor": "EO",
+            "source_file": "/data/sorties/VIGIA-SIN-0314.ts",
+            "status": ["ok", "ok", "ok", "withheld", "ungeolocated"],
+            "reason": [None, None, None, "outside consent (place or time)", "no ground position"],
+        },
+    )
+    return table.append_column("site_id", pa.array([site_id] * n))
+
+
+def make_chips(tmp_path: Path) -> dict[str, Path]:
+    colours = {
+        "Oa1": (200, 30, 30),
+        "Oa2": (30, 200, 30),
+        "Oa3": (30, 30, 200),
+        "Owithheld": (250, 250, 0),
+        "Ounloc": (0, 250, 250),
+    }
+    out = {}
+    for obs_id, c in colours.items():
+        p = tmp_path / f"{obs_id}.jpg"
+        p.write_bytes(jpeg(c, comment="obs " + obs_id, exif_text="sensor EO " + MISSION))
+        out[obs_id] = p
+    return out
+
+
+def released_report(tmp_path: Path, **kw: Any) -> Product:
+    p = site_report(
+        make_site(),
+        make_observations_for(),
+        make_chips(tmp_path),
+        marking=kw.pop("marking", MARKING),
+        author="ana",
+        created=T0 + dt.timedelta(days=3),
+        **kw,
+    )
+    return approve(
+        p, approver="sam", approver_role="supervisor", at=T0 + dt.timedelta(days=3, hours=2)
+    )
+
+
+# --- PDF text -------------------------------------------------------------------------------------
+_STREAM = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.S)
+_TJ = re.compile(rb"\(((?:\\.|[^\\)])*)\)\s*Tj")
+
+
+def _unescape_pdf(s: bytes) -> bytes:
+    out = bytearray()
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == 0x5C and i + 1 < len(s):
+            n = s[i + 1]
+            if 0x30 <= n <= 0x37:
+                j = i + 1
+                while j < len(s) and j < i + 4 and 0x30 <= s[j] <= 0x37:
+                    j += 1
+                out.append(int(s[i + 1 : j], 8) & 0xFF)
+                i = j
+                continue
+            out.append({ord("n"): 10, ord("r"): 13, ord("t"): 9}.get(n, n))
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return bytes(out)
+
+
+def pdf_streams(data: bytes) -> list[bytes]:
+    """Every stream of the PDF, inflated where it is Flate-compressed."""
+    out = []
+    for m in _STREAM.finditer(data):
+        raw = m.group(1)
+        try:
+            out.append(zlib.decompress(raw))
+        except zlib.error:
+            out.append(raw)
+    return out
+
+
+def pdf_pages_text(data: bytes) -> list[str]:
+    """Text shown by each content stream (one per page with fpdf2), lines joined by newlines."""
+    pages = []
+    for s in pdf_streams(data):
+        shown = [_unescape_pdf(m.group(1)).decode("latin-1") for m in _TJ.finditer(s)]
+        if shown:
+            pages.append("\n".join(shown))
+    return pages
+
+
+class _HTMLText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.imgs: list[str] = []
+        self.banners: list[str] = []
+        self._in_banner = False
+        self.lang = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang") or ""
+        if tag == "img":
+            self.imgs.append(a.get("src") or "")
+        if tag == "div" and "banner" in (a.get("class") or ""):
+            self._in_banner = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div":
+            self._in_banner = False
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._in_banner and data.strip():
+            self.banners.append(data.strip())
+
+
+def parse_html(text: str) -> _HTMLText:
+    p = _HTMLText()
+    p.feed(text)
+    p.close()
+    return p
+
+
+# --- markings -------------------------------------------------------------------------------------
+def test_banner_lines_en_es() -> None:
+    m = Marking("unclassified", ["fouo"], ["mex", "USA", "MEX"])
+    assert m.banner() == "UNCLASSIFIED//FOUO//REL TO USA, MEX"
+    assert m.banner("es") == "SIN CLASIFICAR//FOUO//REL A USA, MEX"
+    assert m.releasable_to == ("USA", "MEX")
+    assert Marking(Classification.SECRET, ["LES", "FOUO"]).banner() == "SECRET//LES//FOUO"
+    assert Marking("CONFIDENTIAL", (), ["CAN", "USA", "MEX"]).banner("es") == (
+        "CONFIDENCIAL//REL A USA, CAN, MEX"
+    )
+    assert Marking(5).banner("es") == "ALTO SECRETO"
+    assert Marking("TOP SECRET").classification is Classification.TOP_SECRET
+    assert dict(m.caveat_legend("es"))["FOUO"] == CAVEATS["FOUO"]["es"]
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (("UNCLASSIFED",), "unknown classification"),
+        ((9,), "unknown classification level"),
+        (("SECRET", ["FOUO", "EYES"]), "unknown caveat"),
+        (("SECRET", [], ["MX"]), "alpha-3"),
+        (("SECRET", [], ["USA", "ME X"]), "alpha-3"),
+        (("SECRET", ["NOFORN"], ["USA", "MEX"]), "NOFORN"),
+        (("SECRET", "FOUO"), "sequences"),
+    ],
+)
+def test_marking_errors(args: tuple[Any, ...], match: str) -> None:
+    with pytest.raises(MarkingError, match=match):
+        Marking(*args)
+
+
+def test_marking_language_and_releasability() -> None:
+    with pytest.raises(MarkingError):
+        MARKING.banner("fr")
+    assert MARKING.is_releasable_to("MEX") and MARKING.is_releasable_to("usa")
+    assert not MARKING.is_releasable_to("CAN")
+    noforn = Marking("SECRET", ["NOFORN"], ["USA"])
+    assert noforn.is_releasable_to("USA") and not noforn.is_releasable_to("MEX")
+    with pytest.raises(MarkingError, match="not releasable to MEX"):
+        noforn.require_releasable_to("MEX")
+    assert Marking("SECRET", [], ["USA", "MEX"]).permits(MARKING)
+    assert not MARKING.permits(Marking("SECRET", [], ["USA", "MEX"]))
+    assert not MARKING.permits(Marking("UNCLASSIFIED", ["FOUO"], ["USA"]))
+
+
+def test_parse_banner_both_languages() -> None:
+    for lang in ("en", "es"):
+        assert parse_banner(MARKING.banner(lang)) == MARKING
+    assert parse_banner("SECRET//NOFORN").caveats == ("NOFORN",)
+    with pytest.raises(MarkingError):
+        parse_banner("  ")
+
+
+def test_st0102_round_trip() -> None:
+    sm = MARKING.to_security_metadata(["MEX"])
+    assert sm.classification is Classification.UNCLASSIFIED
+    assert sm.country_coding_method is CountryCodingMethod.ISO_3166_THREE_LETTER
+    assert sm.classifying_country == "//USA"
+    assert releasability_countries(sm) == ("USA", "MEX")
+    decoded = decode_security_local_set(encode_security_local_set(sm))
+    assert decoded.object_country_codes == "MEX"
+    assert Marking.from_security_metadata(decoded) == MARKING
+    two_letter = SecurityMetadata(
+        classification=Classification.SECRET,
+        country_coding_method=CountryCodingMethod.ISO_3166_TWO_LETTER,
+        classifying_country="//US",
+        releasing_instructions="US MX",
+    )
+    with pytest.raises(MarkingError, match="three-letter"):
+        Marking.from_security_metadata(two_letter)
+    with pytest.raises(MarkingError, match="no classification"):
+        Marking.from_security_metadata(SecurityMetadata())
+    assert Marking.from_dict(MARKING.to_dict()) == MARKING
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    level=st.sampled_from(list(Classification)),
+    caveats=st.sets(st.sampled_from(["FOUO", "LES", "ORCON", "PROPIN"])),
+    countries=st.sets(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3)),
+    lang=st.sampled_from(["en", "es"]),
+)
+def test_banner_round_trip_property(
+    level: Classification, caveats: set[str], countries: set[str], lang: str
+) -> None:
+    m = Marking(level, caveats, countries)
+    assert parse_banner(m.banner(lang)) == m
+    again = Marking.from_security_metadata(
+        decode_security_local_set(encode_security_local_set(m.to_security_metadata()))
+    )
+    assert again == m
+
+
+# --- the tearline ---------------------------------------------------------------------------------
+def test_one_declaration() -> None:
+    from dataclasses import fields
+
+    assert {f.name for f in fields(ReleasableSite)} == {*RELEASABLE_SITE_FIELDS, "chips"}
+    assert set(RELEASABLE_SITE_FIELDS) == {
+        "site_id", "lat", "lon", "ce90_m", "indicators", "first_seen", "last_seen", "status",
+        "assessment",
+    }  # fmt: skip
+
+
+def test_tearline_copies_only_declared_fields(tmp_path: Path) -> None:
+    site = make_site()
+    site["field_added_upstream"] = "UPSTREAM-NEW-FIELD"
+    rel = releasable_site(site, make_observations_for(), make_chips(tmp_path))
+    assert rel.site_id == "S7f3a2c91" and rel.lat == 24.81234 and rel.ce90_m == 14.2
+    assert [i.code for i in rel.indicators] == ["tarp_structure", "chemical_containers"]
+    assert rel.indicators[0].es == "Estructura cubierta con lonas"
+    assert rel.first_seen == T0 and rel.first_seen.tzinfo is not None
+    text = (
+        render.render_json(render.tearline_dict_source(rel))
+        if False
+        else json.dumps([*rel.strings()])
+    )
+    assert "UPSTREAM-NEW-FIELD" not in text and MISSION not in text and "Sinaloa" not in text
+
+
+def test_withheld_and_ungeolocated_observations_never_pass(tmp_path: Path) -> None:
+    obs = make_observations_for()
+    ok = releasable_observations(obs)
+    assert ok.column("obs_id").to_pylist() == ["Oa1", "Oa2", "Oa3"]
+    assert releasable_observations(obs.to_pylist()).num_rows == 3
+    with pytest.raises(TearlineError, match="status"):
+        releasable_observations(obs.drop_columns(["status"]))
+    chips = make_chips(tmp_path)
+    rel = releasable_site(make_site(), obs, chips, max_chips=10)
+    # Only the three 'ok' observations have chips; the withheld one (yellow) is not among them.
+    assert [c.name for c in rel.chips] == [f"S7f3a2c91-0{k}.jpg" for k in (1, 2, 3)]
+    colours = []
+    for c in rel.chips:
+        with Image.open(io.BytesIO(c.data)) as img:
+            colours.append(img.convert("RGB").getpixel((40, 30)))
+    assert all(abs(r - 250) > 60 or abs(g - 250) > 60 for r, g, _ in colours)
+    # Even asking for chips of withheld rows only gives nothing.
+    only_withheld = {"Owithheld": chips["Owithheld"]}
+    assert releasable_site(make_site(), obs, only_withheld).chips == ()
+    # A site-report body never lists the withheld or ungeolocated rows either.
+    p = site_report(make_site(), obs, chips, marking=MARKING, author="ana", created=T0)
+    body = json.dumps(p.body)
+    assert "Owithheld" not in body and "Ounloc" not in body and "Oa2" in body
+
+
+def test_chips_are_reencoded_without_metadata(tmp_path: Path) -> None:
+    raw = jpeg((10, 120, 240), (300, 200), comment="SECRET-COMMENT", exif_text="SECRET-EXIF")
+    assert b"SECRET-COMMENT" in raw and b"SECRET-EXIF" in raw
+    clean = sanitize_chip(raw)
+    assert b"SECRET-COMMENT" not in clean and b"SECRET-EXIF" not in clean
+    with Image.open(io.BytesIO(clean)) as img:
+        assert img.format == "JPEG" and img.size == (300, 200)
+        assert not img.getexif()
+        r, g, b = img.convert("RGB").getpixel((150, 100))
+        assert abs(r - 10) < 8 and abs(g - 120) < 8 and abs(b - 240) < 8
+    big = sanitize_chip(jpeg((1, 2, 3), (3000, 1500)))
+    with Image.open(io.BytesIO(big)) as img:
+        assert max(img.size) == 1024
+    with pytest.raises(TearlineError, match="decoded"):
+        sanitize_chip(b"not an image")
+
+
+@pytest.mark.parametrize(
+    ("over", "match"),
+    [
+        ({"lat": 95.0}, "lat"),
+        ({"lon": float("nan")}, "lon"),
+        ({"ce90_m": -1.0}, "ce90_m"),
+        ({"indicators": ["tarp_structure", "unicorns"]}, "unknown indicator"),
+        ({"site_id": "S1 <script>"}, "site_id"),
+        ({"status": "Robert'); DROP"}, "status"),
+        ({"first_seen": None}, "first_seen"),
+        ({"last_seen": T0 - dt.timedelta(days=1)}, "before"),
+        ({"assessment": "x" * 9000}, "longer"),
+    ],
+)
+def test_bad_releasable_values(over: dict[str, Any], match: str) -> None:
+    site = make_site()
+    site.update(over)
+    with pytest.raises(TearlineError, match=match):
+        releasable_site(site)
+
+
+def test_naive_times_refused() -> None:
+    site = make_site()
+    site["first_seen"] = dt.datetime(2026, 3, 14, 5, 0)
+    with pytest.raises(TearlineError, match="UTC offset"):
+        releasable_site(site)
+    site["first_seen"] = "2026-03-14T05:00:00Z"
+    assert releasable_site(site).first_seen == T0
+
+
+def test_leak_check() -> None:
+    check_no_leak(["Estructura con lonas"], [MISSION, "MQ-9"])
+    with pytest.raises(TearlineLeakError):
+        check_no_leak(["visto por vigia-sin-0314 de noche"], [MISSION])
+    with pytest.raises(TearlineLeakError):
+        check_no_leak(["el MQ-9 lo vio"], ["MQ-9"])
+    check_no_leak(["XVIGIA-SIN-0314X"], [MISSION])  # part of a longer word: not a mention
+    check_no_leak(["EO and IR"], ["EO", "IR"])  # too short to scan
+    site = make_site(assessment=f"Seen on sortie {MISSION} by the EO sensor.")
+    with pytest.raises(TearlineLeakError, match="source-sensitive"):
+        site_report(site, make_observations_for(), marking=MARKING, author="ana", created=T0)
+
+
+# --- products and release -------------------------------------------------------------------------
+def test_site_report(tmp_path: Path) -> None:
+    p = released_report(tmp_path)
+    assert p.kind == "site_report" and p.id.startswith("SR-")
+    assert p.title("es") == "Informe de sitio S7f3a2c91"
+    assert p.body["site"]["sorties"] == [MISSION]  # analyst side keeps everything
+    assert len(p.tearline.sites) == 1 and len(p.tearline.sites[0].chips) == 3
+    assert p.tearline.period_start == T0
+    assert p.tearline.released == T0 + dt.timedelta(days=3, hours=2)
+    again = site_report(
+        make_site(), make_observations_for(), marking=MARKING, author="ana",
+        created=T0 + dt.timedelta(days=3),
+    )  # fmt: skip
+    assert again.id == p.id  # same inputs, same time: same id
+    with pytest.raises(ProductError, match="author"):
+        site_report(make_site(), marking=MARKING, author=" ", created=T0)
+    with pytest.raises(ProductError, match="language"):
+        site_report(make_site(), marking=MARKING, author="ana", lang="fr", created=T0)
+    with pytest.raises(ProductError, match="classified above"):
+        site_report(
+            make_site(), marking=MARKING, tearline_marking=Marking("SECRET", [], ["USA", "MEX"]),
+            author="ana", created=T0,
+        )  # fmt: skip
+
+
+def test_two_person_release() -> None:
+    secret = Marking("SECRET", ["NOFORN"])
+    p = site_report(make_site(), marking=secret, tearline_marking=MARKING, author="ana", created=T0)
+    assert not p.released
+    with pytest.raises(ReleaseError, match="not been released"):
+        require_released(p)
+    with pytest.raises(ReleaseError, match="two-person"):
+        approve(p, approver="ANA", approver_role="supervisor")
+    with pytest.raises(ReleaseError, match="supervisor"):
+        approve(p, approver="alex", approver_role="analyst")
+    with pytest.raises(ReleaseError, match="before it was created"):
+        approve(p, approver="sam", approver_role="supervisor", at=T0 - dt.timedelta(hours=1))
+    with pytest.raises(ReleaseError, match="not releasable to CAN"):
+        approve(p, approver="sam", approver_role="supervisor", partner_country="CAN")
+    r = approve(p, approver="sam", approver_role="supervisor", at=T0 + dt.timedelta(hours=1))
+    assert require_released(r).approved_by == "sam" and r.release is not None
+    assert r.release.partner_country == "MEX"
+    with pytest.raises(ReleaseError, match="already"):
+        approve(r, approver="sofia", approver_role="supervisor")
+    whole_noforn = site_report(make_site(), marking=secret, author="ana", created=T0)
+    with pytest.raises(ReleaseError, match="not releasable to MEX"):
+        approve(whole_noforn, approver="sam", approver_role="supervisor")
+
+
+def _many_sites(n: int) -> pa.Table:
+    rows = []
+    for k in range(n):
+        rows.append(
+            make_site(
+                f"S{k:08x}",
+                lat=24.0 + 0.05 * k,
+                lon=-107.0 - 0.05 * k,
+                first_seen=T0 + dt.timedelta(days=k),
+                last_seen=T0 + dt.timedelta(days=k, hours=6),
+                candidate=k % 4 != 3,
+                sorties=[MISSION if k % 2 == 0 else "VIGIA-SIN-0320"],
+            )
+        )
+    return pa.Table.from_pylist(rows, schema=SITE_SCHEMA)
+
+
+def test_digest_period_and_candidates() -> None:
+    sites = _many_sites(10)
+    p = digest(
+        sites, (T0 + dt.timedelta(days=2), T0 + dt.timedelta(days=6)), marking=MARKING,
+        author="ana", created=T0 + dt.timedelta(days=7),
+    )  # fmt: skip
+    # Days 2..5 are in the period; day 3 is not a candidate.
+    assert [s.site_id for s in p.tearline.sites] == ["S00000002", "S00000004", "S00000005"]
+    assert p.title() == "Digest 2026-03-16 – 2026-03-20"
+    assert p.tearline.title("es").startswith("Resumen periódico")
+    everything = digest(
+        sites, (T0, T0 + dt.timedelta(days=30)), marking=MARKING, author="ana",
+        candidates_only=False, created=T0,
+    )  # fmt: skip
+    assert len(everything.tearline.sites) == 10
+    with pytest.raises(ProductError, match="end after"):
+        digest(sites, (T0, T0), marking=MARKING, author="ana")
+
+
+def test_sortie_summary_keeps_the_sortie_on_the_analyst_side(tmp_path: Path) -> None:
+    sites = _many_sites(6)
+    sortie = {
+        "mission_id": MISSION,
+        "platform": "MQ-9",
+        "platform_designation": "N123VG",
+        "start": T0,
+        "end": T0 + dt.timedelta(hours=20),
+        "track": [[24.1, -107.1], [24.2, -107.2]],
+    }
+    p = sortie_summary(
+        sortie, sites, make_observations_for("S00000000"), make_chips(tmp_path),
+        marking=MARKING, author="ana", created=T0 + dt.timedelta(days=9),
+    )  # fmt: skip
+    assert [s.site_id for s in p.tearline.sites] == ["S00000000", "S00000002", "S00000004"]
+    assert p.body["sortie"]["platform_designation"] == "N123VG"
+    assert MISSION not in json.dumps(list(p.tearline.strings()))
+    assert p.tearline.period_start == T0
+    assert p.tearline.period_end == T0 + dt.timedelta(days=2)  # the sortie's 'ok' rows only
+    assert p.title() == "Surveillance summary 2026-03-14"
+    assert len(p.tearline.sites[0].chips) == 2
+
+
+# --- renderers ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_html(tmp_path: Path, lang: str) -> None:
+    p = released_report(tmp_path)
+    html = render.render_html(p, lang=lang)
+    doc = parse_html(html)
+    banner = MARKING.banner(lang)
+    assert doc.lang == lang
+    assert doc.banners == [banner, banner]  # top and bottom
+    assert html.index(banner) < html.index("S7f3a2c91") < html.rindex(banner)
+    text = " ".join(doc.text)
+    label = "Estructura cubierta con lonas" if lang == "es" else "Tarpaulin-covered structure"
+    assert label in text and "24.81234, -107.39876" in text
+    assert ("Evaluación del analista" if lang == "es" else "Analyst assessment") in text
+    assert len(doc.imgs) == 3
+    for src in doc.imgs:
+        head, data = src.split(",", 1)
+        assert head == "data:image/jpeg;base64"
+        with Image.open(io.BytesIO(base64.b64decode(data))) as img:
+            assert img.format == "JPEG"
+    linked = parse_html(render.render_html(p, lang=lang, chip_base="chips"))
+    files = render.chip_files(p)
+    assert sorted(linked.imgs) == sorted(f"chips/{n}" for n in files)
+    assert "<script" not in html
+
+
+def test_html_escapes_assessment(tmp_path: Path) -> None:
+    site = make_site(assessment="<script>alert(1)</script> & más")
+    p = site_report(site, marking=MARKING, author="ana", created=T0)
+    html = render.render_html(p, lang="es")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_analyst_html_has_body_above_the_tearline(tmp_path: Path) -> None:
+    secret = Marking("SECRET", ["NOFORN"])
+    p = site_report(
+        make_site(), make_observations_for(), make_chips(tmp_path), marking=secret,
+        tearline_marking=MARKING, author="ana", created=T0,
+    )  # fmt: skip
+    html = render.render_html(p, audience="analyst")
+    doc = parse_html(html)
+    assert doc.banners == ["SECRET//NOFORN", "SECRET//NOFORN"]
+    assert MISSION in html and html.index(MISSION) < html.index("TEARLINE")
+    assert html.index("TEARLINE") < html.index("UNCLASSIFIED//FOUO//REL TO USA, MEX")
+    partner = render.render_html(p)
+    assert MISSION not in partner and "SECRET" not in partner.replace("UNCLASSIFIED", "")
+    with pytest.raises(render.RenderError):
+        render.render_html(p.tearline, audience="analyst")
+    with pytest.raises(render.RenderError):
+        render.render_html(p, audience="public")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_pdf(tmp_path: Path, lang: str) -> None:
+    p = released_report(tmp_path)
+    pdf = render.render_pdf(p, lang=lang)
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    pages = pdf_pages_text(pdf)
+    banner = MARKING.banner(lang)
+    assert pages and all(
+        pg.split("\n")[0] == banner and pg.rstrip().endswith(banner) for pg in pages
+    )
+    text = "\n".join(pages)
+    assert "S7f3a2c91" in text and "24.81234, -107.39876" in text
+    if lang == "es":
+        assert "Ubicación (lat, lon)" in text and "Estructura cubierta con lonas" in text
+        assert "Probable laboratorio bajo lonas; actividad nocturna." in text
+    assert pdf.count(b"/Subtype /Image") == 3
+    assert render.render_pdf(p, lang=lang) == pdf  # deterministic
+
+
+def test_pdf_banner_on_every_page() -> None:
+    sites = _many_sites(14)
+    p = digest(
+        sites, (T0, T0 + dt.timedelta(days=30)), marking=MARKING, author="ana", created=T0,
+        candidates_only=False,
+    )  # fmt: skip
+    pages = pdf_pages_text(render.render_pdf(p, lang="es"))
+    assert len(pages) >= 3
+    banner = MARKING.banner("es")
+    for k, page in enumerate(pages, start=1):
+        lines = page.split("\n")
+        assert lines[0] == banner and lines[-1] == banner
+        assert "".join(lines[-3:-1]) == f"{k}/{len(pages)}"  # page k of n
+    secret = Marking("SECRET", ["NOFORN"])
+    analyst = site_report(
+        make_site(), make_observations_for(), marking=secret, tearline_marking=MARKING,
+        author="ana", created=T0,
+    )  # fmt: skip
+    text = "\n".join(pdf_pages_text(render.render_pdf(analyst, audience="analyst")))
+    assert "SECRET//NOFORN" in text and MISSION in text.replace("\n", "")
+
+
+def test_pdf_text_is_latin1_only() -> None:
+    assert render.latin1("Señal – “ok” … ≥ 3 ¿sí?") == 'Señal - "ok" ... >= 3 ¿sí?'
+    assert render.latin1("東") == "?"
+
+
+def test_json(tmp_path: Path) -> None:
+    p = released_report(tmp_path)
+    d = json.loads(render.render_json(p))
+    assert d["marking"]["banner"] == "UNCLASSIFIED//FOUO//REL TO USA, MEX"
+    assert d["product_id"] == p.id and d["released"] == "2026-03-17T07:00:00.000Z"
+    site = d["sites"][0]
+    assert set(site) == {*RELEASABLE_SITE_FIELDS, "chips"}
+    assert site["indicators"][1] == {
+        "code": "chemical_containers",
+        "en": "Chemical drums or containers",
+        "es": "Tambos o contenedores de químicos",
+    }
+    assert site["chips"][0]["data_uri"].startswith("data:image/jpeg;base64,")
+    refs = json.loads(render.render_json(p, chips="refs"))
+    assert "data_uri" not in refs["sites"][0]["chips"][0]
+    full = json.loads(render.render_json(p, audience="analyst"))
+    assert full["body"]["site"]["sorties"] == [MISSION] and full["tearline"] == d
+    with pytest.raises(render.RenderError):
+        render.render_json(p, chips="all")  # type: ignore[arg-type]
+
+
+def test_geojson_rfc7946(tmp_path: Path) -> None:
+    from pyproj import Geod
+
+    p = released_report(tmp_path)
+    d = json.loads(render.render_geojson(p, ce90_polygons=True))
+    assert d["type"] == "FeatureCollection" and "crs" not in d
+    assert d["marking"]["banner_es"] == "SIN CLASIFICAR//FOUO//REL A USA, MEX"
+    point, circle = d["features"]
+    assert point["geometry"] == {"type": "Point", "coordinates": [-107.39876, 24.81234]}
+    assert point["properties"]["indicator_labels_es"][0] == "Estructura cubierta con lonas"
+    geom = shape(circle["geometry"])
+    assert geom.is_valid and geom.exterior.is_ccw and geom.contains(shape(point["geometry"]))
+    area, _ = Geod(ellps="WGS84").geometry_area_perimeter(geom)
+    assert area == pytest.approx(3.14159 * 14.2**2, rel=0.01)
+    ring = circle["geometry"]["coordinates"][0]
+    assert ring[0] == ring[-1]
+    only_points = json.loads(render.render_geojson(p))
+    assert [f["geometry"]["type"] for f in only_points["features"]] == ["Point"]
+    assert shapely.is_valid(shape(only_points["features"][0]["geometry"]))
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_kml(tmp_path: Path, lang: str) -> None:
+    p = released_report(tmp_path)
+    text = render.render_kml(p, lang=lang)
+    assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    root = ET.fromstring(text.encode("utf-8"))
+    assert root.tag == f"{KML}kml"
+    doc = root.find(f"{KML}Document")
+    assert doc is not None
+    assert (doc.findtext(f"{KML}name") or "").startswith(MARKING.banner(lang))
+    pms = doc.findall(f"{KML}Placemark")
+    assert len(pms) == 1
+    pm = pms[0]
+    assert pm.findtext(f"{KML}name") == "S7f3a2c91"
+    desc = pm.findtext(f"{KML}description") or ""
+    assert desc.startswith(MARKING.banner(lang)) and desc.endswith(MARKING.banner(lang))
+    data = {d.get("name"): d.findtext(f"{KML}value") for d in pm.iter(f"{KML}Data")}
+    assert data["site_id"] == "S7f3a2c91" and data["status"] == "active"
+    assert data["indicators"] == "tarp_structure, chemical_containers"
+    coords = pm.findtext(f"{KML}MultiGeometry/{KML}Point/{KML}coordinates") or ""
+    lon, lat, alt = (float(x) for x in coords.split(","))
+    assert (lon, lat, alt) == (pytest.approx(-107.39876), pytest.approx(24.81234), 0.0)
+    ring_text = pm.findtext(
+        f"{KML}MultiGeometry/{KML}Polygon/{KML}outerBoundaryIs/{KML}LinearRing/{KML}coordinates"
+    )
+    ring = [tuple(float(v) for v in c.split(",")) for c in (ring_text or "").split()]
+    assert len(ring) == 73 and ring[0] == ring[-1]
+    assert pm.findtext(f"{KML}TimeSpan/{KML}begin") == "2026-03-14T05:00:00.000Z"
+    assert doc.find(f"{KML}Style") is not None
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_cot(tmp_path: Path, lang: str) -> None:
+    p = released_report(tmp_path)
+    (ev,) = render.cot_events(p, lang=lang, stale_after=dt.timedelta(days=2))
+    assert ev.xml.startswith("<?xml")
+    e = ET.fromstring(ev.to_bytes())
+    assert e.tag == "event" and e.get("version") == "2.0"
+    assert e.get("uid") == "S7f3a2c91" == ev.uid
+    assert e.get("type") == "a-u-G" and e.get("how") == "h-e"
+    times = {k: dt.datetime.fromisoformat(e.get(k, "").replace("Z", "+00:00")) for k in
+             ("time", "start", "stale")}  # fmt: skip
+    assert times["time"] == times["start"] == p.tearline.released
+    assert times["stale"] - times["time"] == dt.timedelta(days=2)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", e.get("stale", ""))
+    pt = e.find("point")
+    assert pt is not None
+    assert float(pt.get("lat", "")) == pytest.approx(24.81234)
+    assert float(pt.get("lon", "")) == pytest.approx(-107.39876)
+    assert float(pt.get("ce", "")) == pytest.approx(14.2)
+    assert float(pt.get("hae", "")) == 9999999.0 and float(pt.get("le", "")) == 9999999.0
+    contact = e.find("detail/contact")
+    assert contact is not None and contact.get("callsign") == "VIGIA S7f3a2c91"
+    remarks = e.findtext("detail/remarks") or ""
+    assert remarks.split("\n")[0] == MARKING.banner(lang)
+    label = "Tambos o contenedores de químicos" if lang == "es" else "Chemical drums"
+    assert label in remarks
+    with pytest.raises(render.RenderError, match="stale"):
+        render.site_cot(p.tearline.sites[0], MARKING, time=T0, stale=T0)
+
+
+def test_round_trip_through_plain_data(tmp_path: Path) -> None:
+    p = released_report(tmp_path)
+    back = render.product_from_dict(json.loads(render.render_json(p, audience="analyst")))
+    assert back.tearline == p.tearline and back.release == p.release
+    assert back.marking == p.marking and back.id == p.id
+    for lang in ("en", "es"):
+        assert render.render_html(back, lang=lang) == render.render_html(p, lang=lang)
+        assert render.render_kml(back, lang=lang) == render.render_kml(p, lang=lang)
+        assert render.render_pdf(back, lang=lang) == render.render_pdf(p, lang=lang)
+    refs = json.loads(render.render_json(p, chips="refs"))
+    with pytest.raises(render.RenderError, match="no data"):
+        render.tearline_from_dict(refs)
+    assert render.tearline_from_dict(refs, render.chip_files(p)) == p.tearline
+    tampered = json.loads(render.render_json(p))
+    tampered["sites"][0]["lat"] = 123.0
+    with pytest.raises(TearlineError, match="lat"):
+        render.tearline_from_dict(tampered)
+
+
+def test_chips_need_a_site_to_belong_to(tmp_path: Path) -> None:
+    """Observations without site_id cannot put chips on any site of a many-site product."""
+    obs = make_observations_for().drop_columns(["site_id"])
+    sites = [make_site("S1"), make_site("S2", lat=25.0)]
+    p = digest(
+        sites, (T0, T0 + dt.timedelta(days=5)), obs, make_chips(tmp_path), marking=MARKING,
+        author="ana", created=T0,
+    )  # fmt: skip
+    assert all(s.chips == () for s in p.tearline.sites)
+    one = site_report(sites[0], obs, make_chips(tmp_path), marking=MARKING, author="a", created=T0)
+    assert len(one.tearline.sites[0].chips) == 3
+
+
+def test_from_a_data_directory(tmp_path: Path) -> None:
+    """The products take what the exploitation catalog hands over, as it hands it over."""
+    from vigia.exploit.catalog import Catalog
+
+    cat = Catalog(tmp_path / "data")
+    cat.write_table("sites", _many_sites(3))
+    obs = make_observations_for("S00000001")
+    cat.write_table("observations", obs)
+    cat.chips_dir.mkdir(parents=True)
+    for obs_id, path in make_chips(tmp_path).items():
+        (cat.chips_dir / f"{obs_id}.jpg").write_bytes(path.read_bytes())
+    site = cat.site("S00000001")
+    assert site is not None
+    site_obs = cat.observations("S00000001")
+    chips = {o: p for o in site_obs.column("obs_id").to_pylist() if (p := cat.chip_path(o))}
+    p = site_report(site, site_obs, chips, marking=MARKING, author="ana", created=T0)
+    assert len(p.tearline.sites[0].chips) == 3
+    d = digest(cat.sites(), (T0, T0 + dt.timedelta(days=5)), cat.observations(), chips,
+               marking=MARKING, author="ana", created=T0)  # fmt: skip
+    assert [s.site_id for s in d.tearline.sites] == ["S00000000", "S00000001", "S00000002"]
+    assert [len(s.chips) for s in d.tearline.sites] == [0, 1, 0]
