@@ -280,6 +280,8 @@ def deliver_product(
     stale_after: timedelta = timedelta(days=7),
     lang: str = "es",
     sleep: Callable[[float], None] = time.sleep,
+    confirm_s: float = 5.0,
+    require_confirmation: bool = False,
 ) -> list[DeliveryRecord]:
     """Push a *released* product's sites as CoT markers (from its tearline only).
 
@@ -287,4 +289,11 @@ def deliver_product(
     """
     require_released(product)
     events = cot_events(product.tearline, stale_after=stale_after, lang=lang)
-    return push_events(events, target, retry=retry, sleep=sleep)
+    return push_events(
+        events,
+        target,
+        retry=retry,
+        sleep=sleep,
+        confirm_s=confirm_s,
+        require_confirmation=require_confirmation,
+    )
