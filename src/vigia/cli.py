@@ -48,27 +48,9 @@ SourceArg = Annotated[
 
 
 @contextmanager
-def _progress(size: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A Rich progress bar over ``size`` bytes, or nothing for small or live sources."""
-    if size is None or size < PROGRESS_MIN_BYTES or not console.is_terminal:
-        yield None
-        return
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as prog:
-        task = prog.add_task(label, total=size)
-        yield lambda n: prog.advance(task, n)
-
-
-@contextmanager
 def _progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], None] | None]]:
-    """A factory of per-file progress bars sharing one Rich display (nothing when not a tty)."""
+    """A factory of per-file byte progress bars sharing one Rich display; small or live
+    sources, and output that is not a terminal, get none."""
     if not console.is_terminal:
         yield lambda label, size: None
         return
@@ -89,6 +71,13 @@ def _progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], 
             return lambda n: prog.advance(task, n)
 
         yield make
+
+
+@contextmanager
+def _progress(size: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A Rich progress bar over ``size`` bytes, or nothing for small or live sources."""
+    with _progress_factory() as make:
+        yield make(label, size)
 
 
 def _terrain(
