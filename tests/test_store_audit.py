@@ -49,7 +49,7 @@ def _verify(store: Store):  # type: ignore[no-untyped-def]
 
 
 def test_intact_chain(store: Store, history: int) -> None:
-    report = _verify(store)
+    report = store.verify_audit()
     assert report.ok, report.message
     assert report.entries == report.last_seq == history
     assert history == len(SEED_USERS) + 5  # 7 seed users, sync, 3 list reads, the note
@@ -78,11 +78,17 @@ def test_intact_chain(store: Store, history: int) -> None:
         "UPDATE audit_log SET actor = 'mallory' WHERE seq = 9",
         "UPDATE audit_log SET details = '{\"site_ids\": []}' WHERE seq = 9",
         "UPDATE audit_log SET object_id = 'S99999999' WHERE seq = 9",
+        "UPDATE audit_log SET details = 'null' WHERE seq = 9",
+        "UPDATE audit_log SET time = {later} WHERE seq = 9",
     ],
 )
 def test_altered_entry_is_found(store: Store, history: int, sql: str) -> None:
+    later = {
+        "sqlite": "strftime('%Y-%m-%d %H:%M:%f', time, '+1 second')",
+        "postgresql": "time + interval '1 second'",
+    }[store.backend]
     with store.engine.begin() as conn:
-        conn.execute(text(sql))
+        conn.execute(text(sql.replace("{later}", later)))
     report = _verify(store)
     assert not report.ok
     assert (report.first_bad_seq, report.problem) == (9, "altered")

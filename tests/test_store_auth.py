@@ -22,6 +22,7 @@ from vigia.store import (
     authenticate,
     create_agency,
     create_user,
+    list_users,
     revoke_token,
     set_active,
     set_password,
@@ -142,3 +143,11 @@ def test_who_may_create_users(store: Store) -> None:
         with pytest.raises(PermissionDenied):
             create_user(s, "new.analyst", "long-enough-password", "analyst", "VIGIA", actor=ana)
         assert s.execute(select(func.count()).select_from(User)).scalar_one() == len(SEED_USERS) + 1
+        assert len(list_users(s, by_name["sam"])) == len(SEED_USERS) + 1
+        assert [u.username for u in list_users(s, liaison)] == [
+            "semar.enlace",
+            "semar.nuevo",
+            "semar.oficial",
+        ]
+        with pytest.raises(PermissionDenied):
+            list_users(s, officer)

@@ -79,7 +79,7 @@ def entry_hash(
     action: str,
     object_type: str,
     object_id: str,
-    details: Mapping[str, Any],
+    details: Mapping[str, Any] | None,
     prev_hash: str,
 ) -> str:
     """SHA-256 (hex) of the canonical JSON of the entry followed by ``prev_hash``."""
@@ -208,7 +208,7 @@ def verify_audit(session: Session, *, batch: int = 5000) -> AuditReport:
                 f"entry {seq} does not chain to entry {seq - 1} "
                 "(an entry was removed or replaced before it)",
             )
-        if entry_hash(seq, t, actor, action, otype, oid, details or {}, prev_hash) != stored:
+        if entry_hash(seq, t, actor, action, otype, oid, details, prev_hash) != stored:
             return bad(seq, "altered", f"entry {seq} was altered (its hash does not match)")
         prev = stored
         expected_seq += 1

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from vigia.store.audit import AuditReport, verify_audit
+from vigia.store.audit import AuditReport
 from vigia.store.db import DEFAULT_DATA_DIR, open_store
 from vigia.store.errors import StoreError
 from vigia.store.metrics import compute_metrics
@@ -35,8 +35,8 @@ CLI_ACTOR = "cli"
 
 def verify(data_dir: Path | str | None = None, *, url: str | None = None) -> AuditReport:
     """Verify the audit chain of the store of ``data_dir`` (or ``url``, ``$VIGIA_DATABASE_URL``)."""
-    with open_store(data_dir, url, create=False) as store, store.read_only() as session:
-        return verify_audit(session)
+    with open_store(data_dir, url, create=False) as store:
+        return store.verify_audit()
 
 
 def audit_verify(

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
+from vigia.store.audit import AuditReport, verify_audit
 from vigia.store.errors import StoreError
 
 __all__ = [
@@ -181,6 +182,11 @@ class Store:
         """
         with self._read_sessions() as session:
             yield session  # closing the session rolls back; loaded objects stay usable
+
+    def verify_audit(self) -> AuditReport:
+        """Walk the audit chain (see :func:`vigia.store.audit.verify_audit`)."""
+        with self.read_only() as session:
+            return verify_audit(session)
 
     def close(self) -> None:
         """Close every pooled connection."""

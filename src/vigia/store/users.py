@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vigia.store.audit import audit, lock_audit
@@ -28,6 +29,7 @@ __all__ = [
     "get_user",
     "hash_token",
     "list_agencies",
+    "list_users",
     "revoke_token",
     "revoke_user_tokens",
     "set_active",
@@ -103,6 +105,16 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
+def list_users(session: Session, actor: User) -> list[User]:
+    """Users by username: all for a supervisor, their agency's for a partner liaison."""
+    q = select(User).order_by(User.username)
+    if actor.role == "partner-liaison":
+        q = q.where(User.agency_id == actor.agency_id)
+    elif actor.role != "supervisor":
+        raise PermissionDenied("only supervisors and partner liaisons may list users")
+    return list(session.execute(q).scalars())
+
+
 def _check_password(password: str) -> list[str]:
     if len(password) < MIN_PASSWORD_LENGTH:
         return [f"password must have at least {MIN_PASSWORD_LENGTH} characters"]
@@ -152,13 +164,13 @@ def create_user(
     problems += _check_password(password)
     if problems:
         raise ValidationError(problems)
-    password_hash = _hasher.hash(password)  # slow on purpose: before taking the audit lock
-    lock_audit(session)
     agency_row = get_agency(session, agency)
     if actor is not None and not _may_manage(actor, role, agency_row):
         raise PermissionDenied(f"{actor.username} may not create {role} users of {agency}")
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"user {username!r} already exists")
+    password_hash = _hasher.hash(password)  # slow on purpose: before taking the audit lock
+    lock_audit(session)
     user = User(
         username=username,
         display_name=(display_name or username).strip()[:200],
@@ -171,7 +183,10 @@ def create_user(
     )
     user.agency = agency_row
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # created meanwhile by another transaction
+        raise Conflict(f"user {username!r} already exists") from exc
     audit(
         session,
         actor.username if actor else "system",
