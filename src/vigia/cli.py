@@ -856,6 +856,47 @@ def scenario_evaluate(
     out.print(t)
 
 
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify_cmd(data_dir: DataDirOpt = Path("vigia-data")) -> None:
+    """Check every entry of the audit log: exit 0 when intact, 1 when an entry was altered or
+    removed (naming the first bad one)."""
+    from vigia.store.commands import audit_verify
+
+    try:
+        code = audit_verify(data_dir, echo=out.print)
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    raise typer.Exit(code)
+
+
+@app.command()
+def metrics(
+    data_dir: DataDirOpt = Path("vigia-data"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    agency: Annotated[str | None, typer.Option(help="Only this partner agency")] = None,
+    lang: Annotated[str, typer.Option(help="en or es")] = "en",
+) -> None:
+    """Sites detected / released / acted on, times from detection to release to action, and
+    seizure totals over time."""
+    from vigia.store.commands import format_metrics
+    from vigia.store.commands import metrics as compute
+
+    try:
+        m = compute(data_dir, agency=agency)
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(m, ensure_ascii=False, default=str))
+    else:
+        out.print(format_metrics(m, lang))
+
+
 # --- commands of the exploit, share and serve stages: each module registers its own --------
 # (one line each; the modules import their heavy dependencies inside the command bodies)
 
