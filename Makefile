@@ -67,3 +67,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
+
+# Web UI: the vendored assets (built from npm only when absent; `make web-rebuild` rebuilds them)
+# and Debian's Chromium, which the Playwright test drives (Playwright's browser downloads are
+# never used).
+.PHONY: web web-rebuild chromium
+web: chromium
+	scripts/build_web.sh --if-missing
+
+web-rebuild:
+	scripts/build_web.sh
+
+chromium:
+	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
