@@ -31,7 +31,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP) pg-deps
+pytest: $(STAMP) pg-deps web
 	VIGIA_REQUIRE_PG=1 $(VENV)/bin/pytest
 
 # Installs the PostgreSQL packages when one is missing (apt-get, as root or through sudo);
@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_footprints.py
 	$(PY) bench/bench_coverage.py
 	$(PY) bench/bench_plan.py --n 50 --seed 7
+	$(PY) bench/bench_fusion.py --observations 1000000 --sites 5000
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
