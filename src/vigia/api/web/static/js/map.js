@@ -169,8 +169,12 @@ export class SiteMap {
   /** Fit the view to the sites (else the consented areas, else Mexico). */
   fit() {
     const pts = this.sites.map((s) => [s.lat, s.lon]);
+    if (pts.length === 1) {
+      this.map.setView(pts[0], 11, { animate: false });
+      return;
+    }
     if (pts.length) {
-      this.map.fitBounds(L.latLngBounds(pts).pad(0.5), { maxZoom: 10, animate: false });
+      this.map.fitBounds(L.latLngBounds(pts).pad(0.3), { maxZoom: 13, animate: false });
       return;
     }
     const aoiBounds = this.layers.aois.getLayers()[0]?.getBounds?.();
