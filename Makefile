@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 pytest: $(STAMP) pg-deps web
-	VIGIA_REQUIRE_PG=1 $(VENV)/bin/pytest
+	VIGIA_REQUIRE_PG=1 VIGIA_REQUIRE_BROWSER=1 $(VENV)/bin/pytest
 
 # Installs the PostgreSQL packages when one is missing (apt-get, as root or through sudo);
 # does nothing when they are there.
