@@ -1,0 +1,95 @@
+"""TAK delivery of a released product, with one delivery record per marker in the store."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from vigia.api.productsvc import tearline_from_dict
+from vigia.share.render import cot_events
+from vigia.share.tak import RetryPolicy, TakError, TakTarget, push_events
+from vigia.store import Product, Store, create_delivery, record_attempt
+
+__all__ = ["DELIVERY_ACTOR", "deliver_release", "parse_tak"]
+
+log = logging.getLogger("vigia.api")
+DELIVERY_ACTOR = "system"
+
+
+def parse_tak(spec: str) -> TakTarget:
+    """A TAK target from ``tcp://HOST:PORT`` or ``ssl://HOST:PORT?cafile=..&certfile=..
+    &keyfile=..&check_hostname=0``."""
+    u = urlsplit(spec)
+    if u.scheme not in ("tcp", "ssl", "tls") or not u.hostname:
+        raise TakError(f"TAK target {spec!r} is not tcp://HOST:PORT or ssl://HOST:PORT")
+    try:
+        port = u.port or 8087
+    except ValueError as exc:
+        raise TakError(f"TAK target {spec!r}: {exc}") from exc
+    q = {k: v[-1] for k, v in parse_qs(u.query).items()}
+    tls = u.scheme in ("ssl", "tls")
+    return TakTarget(
+        host=u.hostname,
+        port=port,
+        tls=tls,
+        cafile=q.get("cafile"),
+        certfile=q.get("certfile"),
+        keyfile=q.get("keyfile"),
+        check_hostname=q.get("check_hostname", "1") not in ("0", "false", "no"),
+        timeout_s=float(q.get("timeout_s", "10")),
+    )
+
+
+def deliver_release(
+    store: Store,
+    target: TakTarget,
+    product_id: str,
+    *,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[int]:
+    """Push a released product's sites as CoT markers to ``target`` (from its tearline only).
+
+    Each marker gets a delivery record; every attempt is counted in it, and the record ends
+    'delivered' or, once the retries are spent, 'failed'. Returns the delivery ids.
+    """
+    policy = retry or RetryPolicy(max_attempts=4, initial_delay_s=0.5, max_delay_s=5.0)
+    with store.transaction() as s:
+        p = s.get(Product, product_id)
+        if p is None or p.state != "released":
+            return []
+        tl = tearline_from_dict(p.tearline, released=p.approved_at)
+        events = cot_events(tl, lang="es")
+        ids = [
+            create_delivery(s, DELIVERY_ACTOR, target.url, product_id=product_id, site_id=ev.uid).id
+            for ev in events
+        ]
+    pending = list(range(len(events)))
+    delays = policy.delays_s()
+    for attempt in range(1, policy.max_attempts + 1):
+        if not pending:
+            break
+        if attempt > 1:
+            sleep(next(delays))
+        records = push_events(
+            [events[i] for i in pending], target, retry=RetryPolicy(max_attempts=1)
+        )
+        final = attempt == policy.max_attempts
+        with store.transaction() as s:
+            for i, rec in zip(pending, records, strict=True):
+                record_attempt(
+                    s,
+                    DELIVERY_ACTOR,
+                    ids[i],
+                    ok=rec.delivered,
+                    error=rec.error,
+                    final=final and not rec.delivered,
+                )
+        pending = [i for i, rec in zip(pending, records, strict=True) if not rec.delivered]
+    if pending:
+        log.warning(
+            "TAK delivery of %s to %s failed for %d marker(s)", product_id, target.url, len(pending)
+        )
+    return ids

@@ -1,0 +1,78 @@
+"""Metrics, deliveries, the audit check, and the map layers (coverage, AOIs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
+
+from vigia.api.deps import Session_, Staff, State, Supervisor, Who, actor
+from vigia.api.schemas import AuditVerifyOut, DeliveryOut, MetricsOut
+from vigia.api.views import delivery_view
+from vigia.store import audit, compute_metrics, list_deliveries, verify_audit
+
+router = APIRouter(prefix="/api", tags=["programme"])
+GEOJSON = "application/geo+json"
+
+
+@router.get("/metrics", response_model=MetricsOut)
+def metrics(who: Who, session: Session_) -> dict[str, Any]:
+    """Sites detected, released and acted on, median delays (hours), seizures by substance and
+    by month. Partner users get their agency's figures."""
+    m = compute_metrics(session, actor(session, who))
+    sites = m["sites"]
+    out: dict[str, Any] = {
+        "agency": m["agency"],
+        "sites_detected": None if who.is_partner else sites["detected"],
+        "sites_total": None if who.is_partner else sites["total"],
+        "sites_released": sites["released"],
+        "sites_acted_on": sites["acted_on"],
+        "sites_by_partner_status": sites["by_partner_status"],
+        "median_hours_detection_to_release": m["median_hours"]["detection_to_release"],
+        "median_hours_release_to_action": m["median_hours"]["release_to_action"],
+        "median_hours_detection_to_action": m["median_hours"]["detection_to_action"],
+        "seizures_by_substance": m["seizures"]["totals"],
+        "seizures_by_month": m["seizures"]["by_month"],
+        "actions": m["actions"],
+        "products": m["products"],
+        "generated_at": m["generated_at"],
+    }
+    return out
+
+
+@router.get("/deliveries", response_model=list[DeliveryOut])
+def deliveries(who: Supervisor, session: Session_) -> list[dict[str, Any]]:
+    """Every push of released sites to partner systems, oldest first (supervisors)."""
+    rows = list_deliveries(session)
+    audit(session, who.username, "read", "delivery", None, {"count": len(rows)})
+    return [delivery_view(d) for d in rows]
+
+
+@router.get("/audit/verify", response_model=AuditVerifyOut)
+def audit_verify(who: Supervisor, state: State) -> AuditVerifyOut:
+    """Walk the hash-chained audit log: is every entry intact and none removed (supervisors)."""
+    with state.store.read_only() as s:
+        r = verify_audit(s)
+    return AuditVerifyOut(
+        ok=r.ok,
+        entries=r.entries,
+        last_seq=r.last_seq,
+        first_bad_seq=r.first_bad_seq,
+        problem=r.problem,
+        message=r.message,
+    )
+
+
+@router.get("/coverage", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
+async def coverage(who: Staff, state: State) -> Response:
+    """Coverage cells (H3 hexagons) as a GeoJSON FeatureCollection (analysts, supervisors)."""
+    data = await run_in_threadpool(state.files.coverage)
+    return Response(data, media_type=GEOJSON)
+
+
+@router.get("/aois", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
+async def aois(who: Who, state: State) -> Response:
+    """The consented areas of interest as a GeoJSON FeatureCollection."""
+    data = await run_in_threadpool(state.files.aois)
+    return Response(data, media_type=GEOJSON)

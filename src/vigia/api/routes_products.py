@@ -1,0 +1,154 @@
+"""Products: drafting, reading, rendering, and release under the two-person rule."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Response
+
+from vigia.api.delivery import deliver_release
+from vigia.api.deps import Session_, Staff, State, Supervisor, Who, actor
+from vigia.api.productsvc import FORMATS, DraftRequest, draft_product, render_product
+from vigia.api.schemas import ApproveIn, Lang, PartnerProduct, ProductIn, ProductOut, RejectIn
+from vigia.api.views import partner_product_view, product_view, usernames
+from vigia.store import approve_release, get_product, list_products, reject_product
+
+router = APIRouter(prefix="/api", tags=["products"])
+
+ProductIdPath = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", description="product id")
+]
+ChipNamePath = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,80}\.jpg$", description="chip file name")
+]
+FormatQuery = Annotated[
+    str,
+    Query(pattern="^(html|pdf|json|geojson|kml|cot)$", description="html|pdf|json|geojson|kml|cot"),
+]
+
+
+def _names(session: Any, *products: Any) -> dict[int, str]:
+    return usernames(session, [i for p in products for i in (p.author_id, p.approver_id)])
+
+
+@router.post("/products", status_code=201, response_model=ProductOut)
+def create(body: ProductIn, who: Staff, state: State) -> dict[str, Any]:
+    """Draft a product (site report, sortie summary or digest) with its marking and tearline.
+
+    It is released only once a supervisor other than its author approves it.
+    """
+    req = DraftRequest(
+        kind=body.kind,
+        site_id=body.site_id,
+        assessment=body.assessment,
+        classification=body.classification,
+        caveats=body.caveats,
+        releasable_to=body.releasable_to,
+        mission_id=body.mission_id,
+        period_start=body.period_start,
+        period_end=body.period_end,
+        lang=body.lang,
+    )
+    with state.store.transaction() as s:
+        p = draft_product(s, actor(s, who), req, state.catalog)
+        view = product_view(p, _names(s, p))
+    state.changed()
+    return view
+
+
+@router.get("/products", response_model=list[ProductOut] | list[PartnerProduct])
+def index(who: Who, session: Session_) -> list[dict[str, Any]]:
+    """Products: every one for staff (without body), those released to their agency for partner
+    users (tearline only)."""
+    rows = list_products(session, actor(session, who))
+    if who.is_partner:
+        return [partner_product_view(p) for p in rows]
+    names = _names(session, *rows)
+    return [product_view(p, names, full=False) for p in rows]
+
+
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductOut | PartnerProduct,
+    responses={404: {"description": "no such product, or not released to the user's agency"}},
+)
+def one(product_id: ProductIdPath, who: Who, session: Session_) -> dict[str, Any]:
+    """One product: whole for staff, its tearline for partner users."""
+    p = get_product(session, actor(session, who), product_id)
+    if who.is_partner:
+        return partner_product_view(p)
+    return product_view(p, _names(session, p))
+
+
+@router.get(
+    "/products/{product_id}/render",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t, _ in FORMATS.values()}}},
+)
+def render(
+    product_id: ProductIdPath,
+    who: Who,
+    session: Session_,
+    format: FormatQuery = "html",
+    lang: Annotated[Lang | None, Query()] = None,
+) -> Response:
+    """The product as a file: HTML, PDF, JSON, GeoJSON, KML (Google Earth) or Cursor-on-Target.
+    Partner users get the tearline rendering only."""
+    p = get_product(session, actor(session, who), product_id)
+    out = render_product(session, p, format, lang or who.language, partner=who.is_partner)
+    disposition = "inline" if format == "html" else "attachment"
+    return Response(
+        out.data,
+        media_type=out.media_type,
+        headers={"Content-Disposition": f'{disposition}; filename="{out.filename}"'},
+    )
+
+
+@router.get(
+    "/products/{product_id}/chips/{name}",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def product_chip(
+    product_id: ProductIdPath, name: ChipNamePath, who: Who, session: Session_
+) -> Response:
+    """An image chip of a product's tearline (metadata already stripped)."""
+    from vigia.api.productsvc import tearline_from_dict
+
+    p = get_product(session, actor(session, who), product_id)
+    for c in tearline_from_dict(p.tearline).chips().values():
+        if c.name == name:
+            return Response(c.data, media_type=c.media_type)
+    raise HTTPException(404, f"no chip {name!r} in product {product_id}")
+
+
+@router.post("/products/{product_id}/approve", response_model=ProductOut)
+def approve(
+    product_id: ProductIdPath,
+    body: ApproveIn,
+    who: Supervisor,
+    state: State,
+    background: BackgroundTasks,
+) -> dict[str, Any]:
+    """Release a draft to partner agencies. Only a supervisor who is not the author may (the
+    two-person rule); every agency's country must be in the product's releasability. Released
+    sites are pushed to the partner TAK server when one is configured."""
+    with state.store.transaction() as s:
+        p = approve_release(s, actor(s, who), product_id, body.agencies)
+        view = product_view(p, _names(s, p))
+    state.changed()
+    if state.tak is not None:
+        background.add_task(deliver_release, state.store, state.tak, product_id)
+    return view
+
+
+@router.post("/products/{product_id}/reject", response_model=ProductOut)
+def reject(
+    product_id: ProductIdPath, body: RejectIn, who: Supervisor, state: State
+) -> dict[str, Any]:
+    """Reject a draft, with the reason (a supervisor who is not the author)."""
+    with state.store.transaction() as s:
+        p = reject_product(s, actor(s, who), product_id, body.reason)
+        view = product_view(p, _names(s, p))
+    state.changed()
+    return view

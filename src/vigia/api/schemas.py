@@ -1,0 +1,305 @@
+"""Pydantic models at the boundary of the HTTP API: what comes in, what goes out.
+
+Inputs are strict about shape (unknown fields refused, lengths bounded, numbers finite,
+coordinates in range, units and substances from closed lists) so that bad input is a 422 with
+a message before any service runs. Text may not hold NUL or other control characters (other
+than tab and newlines).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from vigia.store import CLASSIFICATIONS, ROLES, SUBSTANCES
+
+__all__ = [
+    "ActionIn",
+    "ActionOut",
+    "ApproveIn",
+    "AuditVerifyOut",
+    "DeliveryOut",
+    "Indicator",
+    "LoginIn",
+    "LoginOut",
+    "MetricsOut",
+    "PartnerProduct",
+    "PartnerSite",
+    "ProductIn",
+    "ProductOut",
+    "RejectIn",
+    "SeizureIn",
+    "StaffSite",
+    "UserOut",
+]
+
+#: Units a seizure may be reported in (normalised by the store to count, kg or L).
+UNITS = ("count", "kg", "g", "lb", "L", "gal")
+#: Earliest action date accepted.
+EARLIEST_ACTION = dt.date(2000, 1, 1)
+
+
+def _clean_text(v: str) -> str:
+    bad = [c for c in v if (ord(c) < 32 and c not in "\t\n\r") or ord(c) == 0x7F]
+    if bad:
+        raise ValueError("text may not contain control characters")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in v):
+        raise ValueError("text may not contain lone surrogates")
+    return v
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
+SiteId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+AgencyCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,15}$")]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Lang = Literal["en", "es"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=20_000)
+
+
+# --- auth ---------------------------------------------------------------------------------------
+class LoginIn(_In):
+    """Credentials."""
+
+    username: Annotated[Text, Field(min_length=1, max_length=64)]
+    password: Annotated[Text, Field(min_length=1, max_length=1024)]
+
+
+class UserOut(BaseModel):
+    """The logged-in user."""
+
+    username: str
+    display_name: str
+    role: Literal["analyst", "supervisor", "partner-liaison", "partner-officer"]
+    agency: str
+    language: Lang
+
+
+assert set(ROLES) == {"analyst", "supervisor", "partner-liaison", "partner-officer"}
+
+
+class LoginOut(BaseModel):
+    """A bearer token for ``Authorization: Bearer <token>``, and who it is for."""
+
+    token: str
+    expires_at: dt.datetime
+    user: UserOut
+
+
+# --- sites ------------------------------------------------------------------------------------
+class Indicator(BaseModel):
+    """An indicator code and its label in the reader's language."""
+
+    code: str
+    label: str
+
+
+class PartnerSite(BaseModel):
+    """A site as a partner sees it: tearline fields, their own status, chips and products."""
+
+    site_id: str
+    lat: float
+    lon: float
+    ce90_m: float
+    indicators: list[Indicator]
+    first_seen: str
+    last_seen: str
+    status: str
+    partner_status: str | None
+    assessment: str | None
+    chips: list[str]
+    product_ids: list[str]
+
+
+class StaffSite(BaseModel):
+    """Every field of a site (analysts and supervisors)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    site_id: str
+    lat: float
+    lon: float
+    ce90_m: float | None
+    indicators: list[Indicator]
+    first_seen: str | None
+    last_seen: str | None
+    status: str | None
+    partner_status: str | None
+    assessment: str | None
+    chips: list[str]
+    product_ids: list[str]
+    sorties: list[str]
+    probability: float | None
+    candidate: bool
+
+
+# --- products ---------------------------------------------------------------------------------
+class ProductIn(_In):
+    """A product to draft. ``site_report`` needs ``site_id``; ``sortie_summary`` needs
+    ``mission_id``; a ``digest`` covers ``period_start``..``period_end`` (default: the span of
+    the sites)."""
+
+    kind: Literal["site_report", "sortie_summary", "digest"]
+    site_id: SiteId | None = None
+    assessment: Annotated[Text, Field(max_length=8000)] | None = None
+    classification: Literal[CLASSIFICATIONS] = "UNCLASSIFIED"  # type: ignore[valid-type]
+    caveats: list[Annotated[str, Field(pattern=r"^[A-Za-z]{2,10}$")]] = Field(
+        default_factory=lambda: ["FOUO"], max_length=5
+    )
+    releasable_to: list[CountryCode] = Field(
+        default_factory=lambda: ["USA", "MEX"], min_length=1, max_length=20
+    )
+    mission_id: Annotated[Text, Field(min_length=1, max_length=128)] | None = None
+    period_start: AwareDatetime | None = None
+    period_end: AwareDatetime | None = None
+    lang: Lang = "en"
+
+    @field_validator("caveats", mode="before")
+    @classmethod
+    def _one_caveat(cls, v: Any) -> Any:
+        # "FOUO" or "FOUO//LES" as well as ["FOUO", "LES"]
+        if isinstance(v, str):
+            return [c for c in v.split("//") if c]
+        return v
+
+
+class ProductOut(BaseModel):
+    """A product for staff (``body`` and ``tearline`` on single reads)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    product_id: str
+    kind: str
+    site_id: str | None
+    state: str
+    classification: str
+    releasable_to: list[str]
+    released_to: list[str]
+    author: str | None
+
+
+class PartnerProduct(BaseModel):
+    """A released product for a partner: its tearline (chips as URLs)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    product_id: str
+    kind: str
+    marking: dict[str, Any]
+    title: dict[str, str]
+    released: str | None
+    sites: list[dict[str, Any]]
+
+
+class ApproveIn(_In):
+    """Agencies (codes) to release the product to."""
+
+    agencies: list[AgencyCode] = Field(min_length=1, max_length=20)
+
+
+class RejectIn(_In):
+    """Why the product is rejected."""
+
+    reason: Annotated[Text, Field(min_length=1, max_length=2000)]
+
+
+# --- actions ---------------------------------------------------------------------------------
+class SeizureIn(_In):
+    """One quantity seized: pills by count, powders by mass, precursors by mass or volume."""
+
+    substance: Literal[SUBSTANCES]  # type: ignore[valid-type]
+    amount: float = Field(gt=0, le=1e12, allow_inf_nan=False)
+    unit: Literal[UNITS]  # type: ignore[valid-type]
+
+
+class ActionIn(_In):
+    """What the agency did at a released site, when (a date, or a time with its offset), where
+    (both ``lat`` and ``lon``, or neither) and what it seized."""
+
+    kind: Literal["inspection", "operation", "lab_dismantled", "nothing_found"]
+    date: dt.date | AwareDatetime
+    lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    notes: Annotated[Text, Field(max_length=10_000)] | None = None
+    seizures: list[SeizureIn] = Field(default_factory=list, max_length=100)
+
+    @field_validator("date")
+    @classmethod
+    def _not_too_old(cls, v: dt.date | dt.datetime) -> dt.date | dt.datetime:
+        day = v.date() if isinstance(v, dt.datetime) else v
+        if day < EARLIEST_ACTION:
+            raise ValueError(f"the action date must be on or after {EARLIEST_ACTION.isoformat()}")
+        return v
+
+
+class SeizureOut(BaseModel):
+    """A seizure, normalised (count, kg, L) and as reported."""
+
+    substance: str
+    amount: float
+    unit: str
+    original_amount: float
+    original_unit: str
+
+
+class ActionOut(BaseModel):
+    """A recorded partner action."""
+
+    id: int
+    site_id: str
+    agency: str
+    user: str | None
+    kind: str
+    occurred_at: str
+    lat: float | None
+    lon: float | None
+    notes: str | None
+    recorded_at: str
+    seizures: list[SeizureOut]
+
+
+# --- metrics, deliveries, audit ----------------------------------------------------------------
+class MetricsOut(BaseModel):
+    """Programme metrics (a partner gets their agency's)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    agency: str | None
+    sites_detected: int | None
+    sites_released: int
+    sites_acted_on: int
+    median_hours_detection_to_release: float | None
+    median_hours_release_to_action: float | None
+    median_hours_detection_to_action: float | None
+    seizures_by_substance: list[dict[str, Any]]
+    seizures_by_month: list[dict[str, Any]]
+
+
+class DeliveryOut(BaseModel):
+    """One push of a released site to a partner system."""
+
+    id: int
+    product_id: str | None
+    site_id: str | None
+    target: str
+    attempts: int
+    status: str
+    last_error: str | None
+    created_at: str
+    updated_at: str
+    delivered_at: str | None
+
+
+class AuditVerifyOut(BaseModel):
+    """Outcome of walking the audit chain."""
+
+    ok: bool
+    entries: int
+    last_seq: int
+    first_bad_seq: int | None
+    problem: str | None
+    message: str
