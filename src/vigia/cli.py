@@ -897,6 +897,25 @@ def metrics(
         out.print(format_metrics(m, lang))
 
 
+@app.command()
+def serve(
+    data_dir: DataDirOpt = Path("vigia-data"),
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
+    tak: Annotated[
+        str | None, typer.Option(help="Partner TAK server for released sites, tcp://HOST:PORT")
+    ] = None,
+) -> None:
+    """The API (/api, OpenAPI at /openapi.json) and the web UI of a data directory."""
+    from vigia.api.serve import serve as run_serve
+
+    try:
+        run_serve(data_dir, host, port, workers=workers, tak=tak)
+    except VigiaError as exc:
+        _fail(exc)
+
+
 # --- commands of the exploit, share and serve stages: each module registers its own --------
 # (one line each; the modules import their heavy dependencies inside the command bodies)
 
