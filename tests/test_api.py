@@ -1,0 +1,727 @@
+"""The HTTP API (``vigia.api``) against a real store, on SQLite and on PostgreSQL + PostGIS.
+
+Every test builds a data directory (``sites.parquet``, ``observations.parquet``, chips, AOIs,
+coverage) whose source-sensitive fields hold sentinel values, opens the app on it with
+FastAPI's TestClient, and logs in as the seed users of ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import func, select
+
+from tests.conftest import SEED_USERS, SITE_SCHEMA, _site_row
+from vigia.api import create_app
+from vigia.coverage import demo_aois_path
+from vigia.coverage.accumulate import CELLS_SCHEMA
+from vigia.exploit.catalog import OBSERVATIONS_WITH_SITE
+from vigia.store import Action, AuditEntry, Product, ProductRelease, Seizure, open_store
+
+# --- sentinels: values of source-sensitive (or simply not releasable) fields -------------------
+SENTINELS = {
+    "mission_id": "SNTL-MSN-4471",
+    "sortie_id": "SNTL-SORTIE-0002",
+    "platform": "SNTL-PLATFORM-MQ9X",
+    "tail_number": "SNTL-TAIL-N7731",
+    "sensor": "SNTL-SENSOR-EO9",
+    "source_file": "/data/raw/SNTL-FILE-88.ts",
+    "vmti_algorithm": "SNTL-VMTI-ALGO-3",
+    "withheld_note": "SNTL-WITHHELD-NOTE-99",
+    "withheld_obs": "sntlwithheldobs0099",
+    "analyst_note": "SNTL-ANALYST-NOTE-5",
+    "explanation": "SNTL-EXPLANATION-TERM",
+    "vocabulary": "SNTL-VOCAB@9",
+    "aoi_of_site": "SNTL-AOI-NAME",
+    "chip_exif": "SNTL-EXIF-COMMENT",
+}
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+SITES = [f"S{i:08x}" for i in range(4)]
+INDICATORS = ["tarp_structure", "chemical_containers"]
+
+
+def _jpeg(colour: tuple[int, int, int]) -> bytes:
+    img = Image.new("RGB", (48, 32), colour)
+    exif = Image.Exif()
+    exif[0x010E] = SENTINELS["chip_exif"]  # ImageDescription
+    out = io.BytesIO()
+    img.save(out, "JPEG", comment=SENTINELS["chip_exif"].encode(), exif=exif.tobytes())
+    return out.getvalue()
+
+
+def build_data_dir(root: Path) -> dict[str, list[str]]:
+    """Write the data directory; returns site_id -> ids of its observations with chips."""
+    rows = [
+        _site_row(
+            i,
+            indicators=INDICATORS,
+            sorties=[SENTINELS["mission_id"], SENTINELS["sortie_id"]],
+            aoi=SENTINELS["aoi_of_site"],
+            vocabulary=SENTINELS["vocabulary"],
+            explanation=json.dumps(
+                [{"term": SENTINELS["explanation"], "detail": "", "log_lr": 1.0}]
+            ),
+        )
+        for i in range(len(SITES))
+    ]
+    pq.write_table(pa.Table.from_pylist(rows, schema=SITE_SCHEMA), root / "sites.parquet")
+    obs: list[dict[str, Any]] = []
+    chips: dict[str, list[str]] = {s: [] for s in SITES}
+    for i, site in enumerate(SITES):
+        for k in range(2):
+            oid = f"obs{i:02d}{k:02d}aabbccdd"
+            obs.append(
+                {
+                    "obs_id": oid,
+                    "time": T0 + timedelta(hours=k + 1),
+                    "sortie": SENTINELS["mission_id"],
+                    "source": "detector",
+                    "indicator": INDICATORS[k % 2],
+                    "confidence": 0.9 - 0.1 * k,
+                    "lat": 24.80 + 0.01 * i,
+                    "lon": -107.40 - 0.01 * i,
+                    "ce90_m": 12.0,
+                    "status": "ok",
+                    "sensor": SENTINELS["sensor"],
+                    "note": SENTINELS["analyst_note"],
+                    "source_file": SENTINELS["source_file"],
+                    "site_id": site,
+                }
+            )
+            chips[site].append(oid)
+    # An observation outside consent, wrongly carrying a site id: it must never be released.
+    obs.append(
+        {
+            "obs_id": SENTINELS["withheld_obs"],
+            "time": T0 + timedelta(hours=3),
+            "sortie": SENTINELS["mission_id"],
+            "source": "detector",
+            "indicator": "burn_waste_pit",
+            "confidence": 0.99,
+            "lat": 24.80,
+            "lon": -107.40,
+            "status": "withheld",
+            "reason": "outside consent",
+            "note": SENTINELS["withheld_note"],
+            "site_id": SITES[0],
+        }
+    )
+    table = pa.Table.from_pylist(obs, schema=OBSERVATIONS_WITH_SITE)
+    n = table.num_rows
+    table = (
+        table.append_column("platform", pa.array([SENTINELS["platform"]] * n))
+        .append_column("platform_tail_number", pa.array([SENTINELS["tail_number"]] * n))
+        .append_column("mission_id", pa.array([SENTINELS["mission_id"]] * n))
+        .append_column("vmti_algorithm_id", pa.array([SENTINELS["vmti_algorithm"]] * n))
+    )
+    pq.write_table(table, root / "observations.parquet")
+    (root / "chips").mkdir(exist_ok=True)
+    for j, o in enumerate(obs):
+        (root / "chips" / f"{o['obs_id']}.jpg").write_bytes(_jpeg((40 + 20 * j, 90, 60)))
+    shutil.copyfile(demo_aois_path(), root / "aois.geojson")
+    cells = pa.table(
+        {
+            "cell": pa.array([0x894802BA62BFFFF, 0x894802BA627FFFF], pa.uint64()),
+            "lat": [24.80, 24.81],
+            "lon": [-107.40, -107.41],
+            "first_seen": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+            "last_seen": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+            "passes": pa.array([2, 1], pa.int32()),
+            "n_frames": pa.array([40, 12], pa.int64()),
+            "best_gsd_m": [0.3, 0.5],
+            "seen_eo": [True, True],
+            "seen_ir": [False, True],
+            "seen_day": [True, False],
+            "seen_night": [False, True],
+        },
+        schema=CELLS_SCHEMA,
+    )
+    pq.write_table(cells, root / "coverage.parquet")
+    return chips
+
+
+# --- a running API ------------------------------------------------------------------------------
+@dataclass
+class Api:
+    """A TestClient on the app of a data directory, with logged-in users."""
+
+    client: TestClient
+    data_dir: Path
+    database_url: str
+    chips: dict[str, list[str]]
+    _headers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def headers(self, username: str | None) -> dict[str, str]:
+        """Authorization header of ``username`` (logged in once); {} for anonymous."""
+        if username is None:
+            return {}
+        if username not in self._headers:
+            r = self.client.post(
+                "/api/auth/login",
+                json={"username": username, "password": SEED_USERS[username].password},
+            )
+            assert r.status_code == 200, r.text
+            self._headers[username] = {"Authorization": f"Bearer {r.json()['token']}"}
+        return self._headers[username]
+
+    def get(self, path: str, user: str | None, **kw: Any) -> Any:
+        return self.client.get(path, headers=self.headers(user) | kw.pop("headers", {}), **kw)
+
+    def post(self, path: str, user: str | None, **kw: Any) -> Any:
+        return self.client.post(path, headers=self.headers(user) | kw.pop("headers", {}), **kw)
+
+    def draft(self, kind: str = "site_report", user: str = "ana", **body: Any) -> str:
+        payload = {"kind": kind, **body}
+        if kind == "site_report":
+            payload.setdefault("site_id", SITES[0])
+        r = self.post("/api/products", user, json=payload)
+        assert r.status_code == 201, r.text
+        return str(r.json()["product_id"])
+
+    def release(self, site_id: str, agencies: list[str], **body: Any) -> str:
+        pid = self.draft(site_id=site_id, **body)
+        r = self.post(f"/api/products/{pid}/approve", "sam", json={"agencies": agencies})
+        assert r.status_code == 200, r.text
+        return pid
+
+    def counts(self) -> dict[str, int]:
+        """Rows of the tables a write could change."""
+        with open_store(self.data_dir, self.database_url) as store, store.read_only() as s:
+            return {
+                m.__tablename__: int(s.execute(select(func.count()).select_from(m)).scalar_one())
+                for m in (Action, Seizure, Product, ProductRelease, AuditEntry)
+            }
+
+
+def open_api(data_dir: Path, database_url: str) -> Iterator[Api]:
+    """The API over a fresh data directory (written here) and the test database."""
+    chips = build_data_dir(data_dir)
+    app = create_app(data_dir, database_url=database_url)
+    with TestClient(app) as client:
+        yield Api(client, data_dir, database_url, chips)
+
+
+@pytest.fixture
+def api(data_dir: Path, database_url: str) -> Iterator[Api]:
+    """The API over a fresh data directory and database (both backends)."""
+    yield from open_api(data_dir, database_url)
+
+
+# --- authorisation matrix -----------------------------------------------------------------------
+ROLES = ("anon", "ana", "sam", "semar.enlace", "semar.oficial", "fgr.enlace")
+STAFF = {"ana": 200, "sam": 200}
+PARTNERS_OWN = {"semar.enlace": 200, "semar.oficial": 200}
+
+
+def expect(
+    anon: int = 401,
+    ana: int = 200,
+    sam: int = 200,
+    semar: int = 200,
+    fgr: int = 200,
+    *,
+    officer: int | None = None,
+) -> dict[str, int]:
+    """Expected status per role (the SEMAR officer as the liaison unless told)."""
+    return {
+        "anon": anon,
+        "ana": ana,
+        "sam": sam,
+        "semar.enlace": semar,
+        "semar.oficial": semar if officer is None else officer,
+        "fgr.enlace": fgr,
+    }
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: how to call it for a role, and what each role must get."""
+
+    name: str
+    method: str
+    path: Callable[[Api, dict[str, str]], str]
+    expected: dict[str, int]
+    body: Callable[[Api, dict[str, str]], Any] | None = None
+
+
+def _fixed(path: str) -> Callable[[Api, dict[str, str]], str]:
+    return lambda _api, _ctx: path
+
+
+ACTION = {
+    "kind": "inspection",
+    "date": "2026-05-03",
+    "lat": 24.8,
+    "lon": -107.4,
+    "seizures": [{"substance": "precursor_chemical", "amount": 5, "unit": "gal"}],
+}
+
+MATRIX = [
+    Route("me", "GET", _fixed("/api/me"), expect()),
+    Route("sites", "GET", _fixed("/api/sites"), expect()),
+    Route("released site", "GET", _fixed(f"/api/sites/{SITES[0]}"), expect(fgr=404)),
+    Route(
+        "unreleased site",
+        "GET",
+        _fixed(f"/api/sites/{SITES[1]}"),
+        expect(semar=404, fgr=404),
+    ),
+    Route(
+        "evidence",
+        "GET",
+        _fixed(f"/api/sites/{SITES[0]}/evidence"),
+        expect(semar=403, fgr=403),
+    ),
+    Route(
+        "released chip",
+        "GET",
+        lambda api, ctx: f"/api/chips/{ctx['released_chip']}",
+        expect(fgr=404),
+    ),
+    Route(
+        "withheld chip",
+        "GET",
+        _fixed(f"/api/chips/{SENTINELS['withheld_obs']}"),
+        expect(semar=404, fgr=404),
+    ),
+    Route("coverage", "GET", _fixed("/api/coverage"), expect(semar=403, fgr=403)),
+    Route("aois", "GET", _fixed("/api/aois"), expect()),
+    Route("products", "GET", _fixed("/api/products"), expect()),
+    Route(
+        "released product",
+        "GET",
+        lambda api, ctx: f"/api/products/{ctx['released']}",
+        expect(fgr=404),
+    ),
+    Route(
+        "draft product",
+        "GET",
+        lambda api, ctx: f"/api/products/{ctx['draft']}",
+        expect(semar=404, fgr=404),
+    ),
+    Route(
+        "render",
+        "GET",
+        lambda api, ctx: f"/api/products/{ctx['released']}/render?format=json",
+        expect(fgr=404),
+    ),
+    Route(
+        "product chip",
+        "GET",
+        lambda api, ctx: f"/api/products/{ctx['released']}/chips/{SITES[0]}-01.jpg",
+        expect(fgr=404),
+    ),
+    Route(
+        "create product",
+        "POST",
+        _fixed("/api/products"),
+        expect(ana=201, sam=201, semar=403, fgr=403),
+        body=lambda api, ctx: {"kind": "site_report", "site_id": SITES[2]},
+    ),
+    Route(
+        "approve",
+        "POST",
+        lambda api, ctx: f"/api/products/{api.draft(site_id=SITES[2])}/approve",
+        expect(ana=403, semar=403, fgr=403),
+        body=lambda api, ctx: {"agencies": ["SEMAR"]},
+    ),
+    Route(
+        "reject",
+        "POST",
+        lambda api, ctx: f"/api/products/{api.draft(site_id=SITES[2])}/reject",
+        expect(ana=403, semar=403, fgr=403),
+        body=lambda api, ctx: {"reason": "needs a second look"},
+    ),
+    Route(
+        "ack",
+        "POST",
+        _fixed(f"/api/sites/{SITES[0]}/ack"),
+        expect(ana=403, sam=403, semar=201, fgr=404),
+    ),
+    Route(
+        "record action",
+        "POST",
+        _fixed(f"/api/sites/{SITES[0]}/actions"),
+        expect(ana=403, sam=403, semar=201, fgr=404),
+        body=lambda api, ctx: ACTION,
+    ),
+    Route(
+        "record action, unreleased site",
+        "POST",
+        _fixed(f"/api/sites/{SITES[1]}/actions"),
+        expect(ana=403, sam=403, semar=404, fgr=404),
+        body=lambda api, ctx: ACTION,
+    ),
+    Route("actions", "GET", _fixed(f"/api/sites/{SITES[0]}/actions"), expect(fgr=404)),
+    Route("metrics", "GET", _fixed("/api/metrics"), expect()),
+    Route("deliveries", "GET", _fixed("/api/deliveries"), expect(ana=403, semar=403, fgr=403)),
+    Route("audit verify", "GET", _fixed("/api/audit/verify"), expect(ana=403, semar=403, fgr=403)),
+]
+
+
+def test_authorisation_matrix(api: Api) -> None:
+    """Every route x every role (+ anonymous) x own/other agency: the expected status."""
+    released = api.release(SITES[0], ["SEMAR"])
+    ctx = {
+        "released": released,
+        "draft": api.draft(site_id=SITES[1]),
+        "released_chip": api.chips[SITES[0]][0],
+    }
+    wrong: list[str] = []
+    for route in MATRIX:
+        for role in ROLES:
+            user = None if role == "anon" else role
+            path = route.path(api, ctx)
+            if route.method == "GET":
+                r = api.get(path, user)
+            else:
+                body = route.body(api, ctx) if route.body else None
+                r = api.post(path, user, json=body)
+            if r.status_code != route.expected[role]:
+                wrong.append(
+                    f"{route.name} as {role}: {r.status_code} != {route.expected[role]} "
+                    f"({r.text[:120]})"
+                )
+            if r.status_code >= 400:
+                assert isinstance(r.json().get("detail"), str), (route.name, role, r.text)
+            if r.status_code == 401:
+                assert r.headers.get("www-authenticate") == "Bearer"
+    # logging out and logging in (password checks are slow on purpose: two roles)
+    for role in ("ana", "semar.oficial"):
+        assert api.client.post("/api/auth/logout").status_code == 401
+        r = api.client.post(
+            "/api/auth/login",
+            json={"username": role, "password": SEED_USERS[role].password},
+        )
+        assert r.status_code == 200
+        tok = {"Authorization": f"Bearer {r.json()['token']}"}
+        assert api.client.post("/api/auth/logout", headers=tok).status_code == 204
+        assert api.client.get("/api/me", headers=tok).status_code == 401
+    bad = api.client.post("/api/auth/login", json={"username": "ana", "password": "wrong-pw-1234"})
+    assert bad.status_code == 401
+    assert not wrong, "\n".join(wrong)
+
+
+# --- flows ---------------------------------------------------------------------------------------
+def test_two_person_rule(api: Api) -> None:
+    """A draft is released only by a supervisor who is not its author; partners see it then."""
+    pid = api.draft(site_id=SITES[0], user="sam")  # a supervisor drafts
+    assert api.get("/api/sites", "semar.oficial").json() == []
+    r = api.post(f"/api/products/{pid}/approve", "ana", json={"agencies": ["SEMAR"]})
+    assert r.status_code == 403
+    r = api.post(f"/api/products/{pid}/approve", "sam", json={"agencies": ["SEMAR"]})
+    assert r.status_code == 403 and "two-person" in r.json()["detail"]
+    assert api.get(f"/api/products/{pid}", "semar.oficial").status_code == 404
+    r = api.post(f"/api/products/{pid}/approve", "sofia", json={"agencies": ["SEMAR"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "released" and body["released_to"] == ["SEMAR"]
+    assert body["author"] == "sam" and body["approver"] == "sofia"
+    again = api.post(f"/api/products/{pid}/approve", "sofia", json={"agencies": ["FGR"]})
+    assert again.status_code == 409
+    sites = api.get("/api/sites", "semar.oficial").json()
+    assert [s["site_id"] for s in sites] == [SITES[0]] and sites[0]["product_ids"] == [pid]
+    assert api.get("/api/sites", "fgr.enlace").json() == []
+    # releasability: a product for USA only cannot go to a Mexican agency
+    usa = api.draft(site_id=SITES[1], releasable_to=["USA"])
+    r = api.post(f"/api/products/{usa}/approve", "sam", json={"agencies": ["SEMAR"]})
+    assert r.status_code == 422 and "releasability" in r.json()["detail"]
+    rej = api.draft(site_id=SITES[1])
+    r = api.post(f"/api/products/{rej}/reject", "sam", json={"reason": "location uncertain"})
+    assert r.status_code == 200 and r.json()["state"] == "rejected"
+    assert (
+        api.post(f"/api/products/{rej}/approve", "sofia", json={"agencies": ["SEMAR"]}).status_code
+        == 409
+    )
+
+
+def test_partner_action_updates_status_and_metrics(api: Api) -> None:
+    """A partner acknowledges and records an action: the site's status and the metrics follow."""
+    api.release(SITES[0], ["SEMAR"])
+    m0 = api.get("/api/metrics", "semar.enlace").json()
+    assert m0["sites_released"] == 1 and m0["sites_acted_on"] == 0
+    assert m0["sites_detected"] is None  # the programme's totals are not the partner's
+    r = api.post(f"/api/sites/{SITES[0]}/ack", "semar.oficial")
+    assert r.status_code == 201 and r.json()["kind"] == "acknowledged"
+    assert api.get(f"/api/sites/{SITES[0]}", "semar.enlace").json()["partner_status"] == (
+        "acknowledged"
+    )
+    r = api.post(
+        f"/api/sites/{SITES[0]}/actions",
+        "semar.enlace",
+        json={
+            "kind": "lab_dismantled",
+            "date": "2026-05-04T10:30:00-07:00",
+            "lat": 24.8001,
+            "lon": -107.4002,
+            "notes": "Laboratorio desmantelado",
+            "seizures": [
+                {"substance": "fentanyl_pills", "amount": 630000, "unit": "count"},
+                {"substance": "fentanyl_powder", "amount": 282, "unit": "lb"},
+                {"substance": "methamphetamine", "amount": 220, "unit": "lb"},
+                {"substance": "precursor_chemical", "amount": 10, "unit": "gal"},
+            ],
+        },
+    )
+    assert r.status_code == 201, r.text
+    action = r.json()
+    assert action["occurred_at"] == "2026-05-04T17:30:00.000Z"
+    kg = {s["substance"]: s for s in action["seizures"]}
+    assert kg["fentanyl_powder"]["unit"] == "kg"
+    assert kg["fentanyl_powder"]["amount"] == pytest.approx(282 * 0.45359237)
+    assert kg["precursor_chemical"]["unit"] == "L"
+    assert kg["precursor_chemical"]["amount"] == pytest.approx(10 * 3.785411784)
+    partner_site = api.get("/api/sites", "semar.oficial").json()[0]
+    assert partner_site["partner_status"] == "dismantled"
+    staff_site = api.get(f"/api/sites/{SITES[0]}", "ana").json()
+    assert staff_site["partner_status"] == "dismantled"
+    assert staff_site["partner_status_agency"] == "SEMAR"
+    m1 = api.get("/api/metrics", "semar.enlace").json()
+    assert m1["sites_acted_on"] == 1 and m1["actions"]["lab_dismantled"] == 1
+    totals = {t["substance"]: t["amount"] for t in m1["seizures_by_substance"]}
+    assert totals["fentanyl_pills"] == 630000
+    assert totals["methamphetamine"] == pytest.approx(220 * 0.45359237, rel=1e-6)
+    assert [m["month"] for m in m1["seizures_by_month"]] == ["2026-05"] * 4
+    staff = api.get("/api/metrics", "sam").json()
+    assert staff["sites_acted_on"] == 1 and staff["sites_detected"] == len(SITES)
+    fgr = api.get("/api/metrics", "fgr.enlace").json()
+    assert fgr["sites_released"] == 0 and fgr["seizures_by_substance"] == []
+    acts = api.get(f"/api/sites/{SITES[0]}/actions", "semar.oficial").json()
+    assert [a["kind"] for a in acts] == ["lab_dismantled", "acknowledged"]  # by time
+
+
+def test_reads_are_audited_and_the_chain_holds(api: Api) -> None:
+    """Partner list reads (the fast path included) each add an audit entry; the chain holds."""
+    api.release(SITES[0], ["SEMAR"])
+    api.headers("semar.oficial")
+    before = api.counts()["audit_log"]
+    for _ in range(5):
+        r = api.get("/api/sites", "semar.oficial", headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and len(r.json()) == 1
+    assert r.headers.get("content-encoding") == "gzip"
+    assert api.counts()["audit_log"] == before + 5
+    api.get(f"/api/sites/{SITES[0]}", "semar.oficial")
+    api.get("/api/products", "semar.oficial")
+    assert api.counts()["audit_log"] == before + 7
+    report = api.get("/api/audit/verify", "sam").json()
+    assert report["ok"] and report["entries"] == report["last_seq"] >= before + 7
+    with open_store(api.data_dir, api.database_url) as store, store.read_only() as s:
+        last = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(8)).scalars()
+        reads = [e for e in last if e.actor == "semar.oficial" and e.object_type == "site"]
+    assert reads and all(e.details.get("agency") == "SEMAR" for e in reads)
+    assert any(e.details.get("site_ids") == [SITES[0]] for e in reads) or any(
+        e.object_id == SITES[0] for e in reads
+    )
+
+
+def test_workers_see_each_others_writes(api: Api) -> None:
+    """Two apps on one data directory (two workers): caches follow writes made by the other."""
+    other_app = create_app(api.data_dir, database_url=api.database_url)
+    with TestClient(other_app) as other:
+        h = api.headers("semar.oficial")
+        assert other.get("/api/sites", headers=h).json() == []  # cached in the other worker
+        api.release(SITES[0], ["SEMAR"])
+        assert [s["site_id"] for s in other.get("/api/sites", headers=h).json()] == [SITES[0]]
+        api.post(f"/api/sites/{SITES[0]}/ack", "semar.oficial")
+        assert other.get("/api/sites", headers=h).json()[0]["partner_status"] == "acknowledged"
+        assert api.post("/api/auth/logout", "semar.oficial").status_code == 204
+        assert other.get("/api/sites", headers=h).status_code == 401
+
+
+def test_products_render_in_every_format(api: Api) -> None:
+    """A released product renders for the partner (tearline) and the analyst (whole)."""
+    pid = api.release(SITES[0], ["SEMAR"], assessment="Probable laboratorio de metanfetamina.")
+    kinds = {
+        "html": "text/html",
+        "pdf": "application/pdf",
+        "json": "application/json",
+        "geojson": "application/geo+json",
+        "kml": "application/vnd.google-earth.kml+xml",
+        "cot": "application/xml",
+    }
+    for fmt, media in kinds.items():
+        for lang in ("en", "es"):
+            for user in ("semar.oficial", "ana"):
+                r = api.get(f"/api/products/{pid}/render?format={fmt}&lang={lang}", user)
+                assert r.status_code == 200, (fmt, lang, user, r.text[:200])
+                assert r.headers["content-type"].startswith(media)
+    tl = api.get(f"/api/products/{pid}/render?format=json", "semar.oficial").json()
+    assert tl["product_id"] == pid and tl["released"] is not None
+    assert tl["sites"][0]["assessment"] == "Probable laboratorio de metanfetamina."
+    es = api.get(f"/api/products/{pid}/render?format=html&lang=es", "semar.oficial").text
+    assert "SIN CLASIFICAR" in es
+    assert api.get(f"/api/products/{pid}/render?format=docx", "ana").status_code == 422
+    # sortie summary and digest
+    for kind, extra in (
+        ("sortie_summary", {"mission_id": SENTINELS["mission_id"]}),
+        ("digest", {}),
+        ("digest", {"period_start": "2026-04-30T00:00:00Z", "period_end": "2026-05-10T00:00:00Z"}),
+    ):
+        p = api.draft(kind=kind, **extra)
+        r = api.post(f"/api/products/{p}/approve", "sam", json={"agencies": ["SEMAR"]})
+        assert r.status_code == 200, r.text
+        got = api.get(f"/api/products/{p}", "semar.oficial").json()
+        assert got["kind"] == kind and len(got["sites"]) == len(SITES)
+
+
+def test_chips(api: Api) -> None:
+    """Chips: staff get the file; partners only released ones, without metadata; no escape
+    from the chips directory."""
+    pid = api.release(SITES[0], ["SEMAR"])
+    site = api.get(f"/api/sites/{SITES[0]}", "semar.oficial").json()
+    assert site["chips"] and all(u.startswith(f"/api/products/{pid}/chips/") for u in site["chips"])
+    for url in site["chips"]:
+        r = api.get(url, "semar.oficial")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        assert SENTINELS["chip_exif"].encode() not in r.content
+        Image.open(io.BytesIO(r.content)).verify()
+    raw = api.get(f"/api/chips/{api.chips[SITES[0]][0]}", "ana")
+    assert raw.status_code == 200 and SENTINELS["chip_exif"].encode() in raw.content
+    released = api.get(f"/api/chips/{api.chips[SITES[0]][0]}.jpg", "semar.oficial")
+    assert released.status_code == 200 and SENTINELS["chip_exif"].encode() not in released.content
+    assert api.get(f"/api/chips/{api.chips[SITES[1]][0]}", "semar.oficial").status_code == 404
+    for evil in ("..%2Fvigia.db", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", ".hidden", "a%00b"):
+        r = api.get(f"/api/chips/{evil}", "ana")
+        assert r.status_code in (404, 422), (evil, r.status_code)
+    assert api.get("/api/chips/../sites.parquet", "ana").status_code in (404, 422)
+
+
+def test_openapi_and_web(api: Api) -> None:
+    """OpenAPI at /openapi.json describes every route of the contract; / answers."""
+    spec = api.client.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    for p in (
+        "/api/auth/login",
+        "/api/auth/logout",
+        "/api/me",
+        "/api/sites",
+        "/api/sites/{site_id}",
+        "/api/sites/{site_id}/evidence",
+        "/api/chips/{chip_id}",
+        "/api/coverage",
+        "/api/aois",
+        "/api/products",
+        "/api/products/{product_id}",
+        "/api/products/{product_id}/render",
+        "/api/products/{product_id}/approve",
+        "/api/products/{product_id}/reject",
+        "/api/sites/{site_id}/ack",
+        "/api/sites/{site_id}/actions",
+        "/api/metrics",
+        "/api/deliveries",
+        "/api/audit/verify",
+    ):
+        assert p in paths, p
+    assert api.client.get("/").status_code == 200
+    cov = api.get("/api/coverage", "ana").json()
+    assert len(cov["features"]) == 2 and cov["features"][0]["geometry"]["type"] == "Polygon"
+    aois = api.get("/api/aois", "semar.oficial").json()
+    assert aois["type"] == "FeatureCollection" and aois["features"]
+
+
+# --- TAK delivery ------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def taky_port(tmp_path: Path) -> Iterator[int]:
+    """A real TAK server (taky, from PyPI) on loopback, plain TCP."""
+    pytest.importorskip("taky")
+    root = tmp_path / "taky"
+    root.mkdir()
+    port = _free_port()
+    cfg = root / "taky.conf"
+    cfg.write_text(
+        "[taky]\nhostname = localhost\nnode_id = VIGIAAPI\nbind_ip = 127.0.0.1\n"
+        f"root_dir = {root}\n[cot_server]\nport = {port}\n"
+        f"[dp_server]\nupload_path = {root / 'dp'}\n[ssl]\nenabled = false\n",
+        encoding="utf-8",
+    )
+    log = root / "taky.log"
+    with log.open("wb") as fp:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "taky.cot", "-c", str(cfg), "-l", "info"],
+            stdout=fp,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text(errors="replace")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "taky did not start"
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _read_events(sock: socket.socket, uids: set[str]) -> dict[str, ET.Element]:
+    parser = ET.XMLPullParser(events=("end",))
+    parser.feed(b"<stream>")
+    got: dict[str, ET.Element] = {}
+    sock.settimeout(1.0)
+    deadline = time.monotonic() + 60
+    while not uids <= set(got) and time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not data:
+            break
+        parser.feed(data)
+        got.update((e.get("uid", ""), e) for _, e in parser.read_events() if e.tag == "event")
+    return got
+
+
+def test_release_pushes_markers_to_tak(data_dir: Path, database_url: str, taky_port: int) -> None:
+    """Approving a release pushes its sites as CoT markers to the partner TAK server, and each
+    marker gets a delivery record."""
+    build_data_dir(data_dir)
+    app = create_app(data_dir, database_url=database_url, tak=f"tcp://127.0.0.1:{taky_port}")
+    with TestClient(app) as client, socket.create_connection(("127.0.0.1", taky_port)) as sub:
+        api = Api(client, data_dir, database_url, {})
+        pid = api.release(SITES[0], ["SEMAR"], assessment="Posible laboratorio.")
+        got = _read_events(sub, {SITES[0]})
+        assert SITES[0] in got
+        event = got[SITES[0]]
+        assert event.get("type") == "a-u-G"
+        remarks = event.findtext("detail/remarks") or ""
+        assert remarks.startswith("SIN CLASIFICAR//FOUO//REL A USA, MEX")
+        assert not any(
+            v.lower() in ET.tostring(event, encoding="unicode").lower() for v in SENTINELS.values()
+        )
+        deliveries = api.get("/api/deliveries", "sam").json()
+        assert [(d["product_id"], d["site_id"], d["status"]) for d in deliveries] == [
+            (pid, SITES[0], "delivered")
+        ]
+        assert deliveries[0]["target"] == f"tcp://127.0.0.1:{taky_port}"
