@@ -5,11 +5,11 @@ Every read of sites, products and actions must leave an entry in the hash-chaine
 the same transaction as the read. The partner's site list is read far more often than anything
 else; for it a request hands its entry to an :class:`AuditSink` and waits until the entry is
 *committed*: a writer thread takes every entry waiting at that moment, appends them all to the
-chain in one transaction (:func:`append_batch`), and then releases the requests. A response is
-therefore never sent before its audit entry is durable, and the cost of a transaction is shared
+chain in one transaction (:class:`RawAppender`), and then releases the requests. A response is
+therefore never sent before its audit entry is committed, and the cost of a transaction is shared
 by every request of the group.
 
-:func:`append_batch` builds the chain exactly as :func:`vigia.store.audit.audit` does (same
+:class:`RawAppender` builds the chain exactly as :func:`vigia.store.audit.audit` does (same
 canonical JSON, same hash, the head row locked for the whole transaction), so
 :func:`vigia.store.audit.verify_audit` checks both kinds of entries alike.
 """
@@ -30,14 +30,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Dialect, Engine, Table, bindparam, insert, select, update
-from sqlalchemy.orm import Session
 
 from vigia.errors import VigiaError
 from vigia.store import AuditEntry, Store, canonical_json
 from vigia.store.audit import entry_hash
 from vigia.store.models import AuditHead
 
-__all__ = ["AuditRecord", "AuditSink", "AuditUnavailable", "RawAppender", "append_batch"]
+__all__ = ["AuditRecord", "AuditSink", "AuditUnavailable", "RawAppender"]
 
 log = logging.getLogger("vigia.api")
 
@@ -202,25 +201,6 @@ class RawAppender:
             conn.invalidate()
         with contextlib.suppress(Exception):
             conn.close()
-
-
-def append_batch(session: Session, records: Sequence[AuditRecord]) -> int:
-    """Append ``records`` to the audit chain inside the session's transaction (which must be
-    able to write); returns the last sequence number."""
-    conn = session.connection()
-    seq, prev = conn.execute(
-        select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
-    ).one()
-    rows = _entry_rows(int(seq), str(prev), records)
-    if not rows:
-        return int(seq)
-    conn.execute(insert(_ENTRIES), rows)
-    conn.execute(
-        update(_HEAD)
-        .where(_HEAD.c.id == _HEAD_ID)
-        .values(seq=rows[-1]["seq"], hash=rows[-1]["hash"])
-    )
-    return int(rows[-1]["seq"])
 
 
 @dataclass(slots=True)

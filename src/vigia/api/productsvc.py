@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigia.exploit.catalog import Catalog
@@ -48,7 +47,6 @@ from vigia.share.tearline import (
 )
 from vigia.store import (
     SITE_COLUMNS,
-    Agency,
     Product,
     Site,
     User,
@@ -300,8 +298,3 @@ def draft_product(session: Session, author: User, req: DraftRequest, catalog: Ca
     # The tearline names the product by the store's id.
     tearline = tearline_dict(replace(made.tearline, product_id=stored.product_id), "embed")
     return update_draft(session, author, stored.product_id, tearline=tearline)
-
-
-def agency_codes(session: Session) -> dict[int, str]:
-    """agency id -> code."""
-    return {i: c for i, c in session.execute(select(Agency.id, Agency.code)).all()}

@@ -33,7 +33,7 @@ from vigia.api.views import (
     usernames,
 )
 from vigia.share.products import jsonable
-from vigia.share.tearline import TearlineError, releasable_observations, sanitize_chip
+from vigia.share.tearline import TearlineError, sanitize_chip
 from vigia.store import (
     NotFound,
     acknowledge,
@@ -192,9 +192,6 @@ async def chip(chip_id: ChipIdPath, who: Who, state: State) -> Response:
         AuditRecord(who.username, "read", "chip", obs_id, {"site_id": owner[0]})
     )
     return Response(data, media_type="image/jpeg")
-
-
-_ = releasable_observations  # partner chips are those of 'ok' observations (checked above)
 
 
 @router.post("/sites/{site_id}/ack", status_code=201, response_model=ActionOut)

@@ -169,21 +169,6 @@ class ApiState:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def partner_index_sync(self, who: Principal) -> PartnerIndex:
-        """Blocking form of :meth:`partner_index` (for routes running in a worker thread)."""
-        idx = self._partner.get(who.agency_id)
-        if idx is not None and self._fresh(idx):
-            return idx
-        idx = self._build_partner(who.agency_id, who.agency_code)
-        self._partner[who.agency_id] = idx
-        return idx
-
-    def _fresh(self, idx: PartnerIndex) -> bool:
-        return (
-            idx.generation == self.generation.current()
-            and time.monotonic() - idx.built_at < INDEX_TTL_S
-        )
-
     def changed(self) -> None:
         """Call after a committed write that partners or tokens may see."""
         self._partner.clear()
