@@ -371,6 +371,7 @@ MATRIX = [
     ),
     Route("actions", "GET", _fixed(f"/api/sites/{SITES[0]}/actions"), expect(fgr=404)),
     Route("metrics", "GET", _fixed("/api/metrics"), expect()),
+    Route("agencies", "GET", _fixed("/api/agencies"), expect(semar=403, fgr=403)),
     Route("deliveries", "GET", _fixed("/api/deliveries"), expect(ana=403, semar=403, fgr=403)),
     Route("audit verify", "GET", _fixed("/api/audit/verify"), expect(ana=403, semar=403, fgr=403)),
 ]
@@ -627,9 +628,12 @@ def test_openapi_and_web(api: Api) -> None:
         "/api/metrics",
         "/api/deliveries",
         "/api/audit/verify",
+        "/api/agencies",
     ):
         assert p in paths, p
     assert api.client.get("/").status_code == 200
+    agencies = api.get("/api/agencies", "ana").json()
+    assert [a["code"] for a in agencies] == ["FGR", "SEMAR"]  # those with partner users
     cov = api.get("/api/coverage", "ana").json()
     assert len(cov["features"]) == 2 and cov["features"][0]["geometry"]["type"] == "Polygon"
     aois = api.get("/api/aois", "semar.oficial").json()

@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from vigia.api.deps import Session_, Staff, State, Supervisor, Who, actor
-from vigia.api.schemas import AuditVerifyOut, DeliveryOut, MetricsOut
+from vigia.api.schemas import AgencyOut, AuditVerifyOut, DeliveryOut, MetricsOut
 from vigia.api.views import delivery_view
-from vigia.store import audit, compute_metrics, list_deliveries, verify_audit
+from vigia.store import (
+    PARTNER_ROLES,
+    Agency,
+    User,
+    audit,
+    compute_metrics,
+    list_deliveries,
+    verify_audit,
+)
 
 router = APIRouter(prefix="/api", tags=["programme"])
 GEOJSON = "application/geo+json"
@@ -39,6 +48,20 @@ def metrics(who: Who, session: Session_) -> dict[str, Any]:
         "generated_at": m["generated_at"],
     }
     return out
+
+
+@router.get("/agencies", response_model=list[AgencyOut])
+def agencies(who: Staff, session: Session_) -> list[AgencyOut]:
+    """Partner agencies a product can be released to: those with active partner users
+    (analysts, supervisors)."""
+    rows = session.execute(
+        select(Agency.code, Agency.name, Agency.country, func.count(User.id))
+        .join(User, User.agency_id == Agency.id)
+        .where(User.role.in_(sorted(PARTNER_ROLES)), User.active.is_(True))
+        .group_by(Agency.code, Agency.name, Agency.country)
+        .order_by(Agency.code)
+    ).all()
+    return [AgencyOut(code=c, name=n, country=k, partner_users=int(u)) for c, n, k, u in rows]
 
 
 @router.get("/deliveries", response_model=list[DeliveryOut])

@@ -18,6 +18,7 @@ from vigia.store import CLASSIFICATIONS, ROLES, SUBSTANCES
 __all__ = [
     "ActionIn",
     "ActionOut",
+    "AgencyOut",
     "ApproveIn",
     "AuditVerifyOut",
     "DeliveryOut",
@@ -277,6 +278,15 @@ class MetricsOut(BaseModel):
     median_hours_detection_to_action: float | None
     seizures_by_substance: list[dict[str, Any]]
     seizures_by_month: list[dict[str, Any]]
+
+
+class AgencyOut(BaseModel):
+    """A partner agency products can be released to."""
+
+    code: str
+    name: str
+    country: str
+    partner_users: int
 
 
 class DeliveryOut(BaseModel):
