@@ -11,8 +11,8 @@ same run, is a trivial FastAPI endpoint (``{"hello": "world"}``) under the same 
 settings: the ceiling of the stack on this machine.
 
 Run: ``.venv/bin/python bench/bench_api.py [--sites 300] [--duration 15] [--connections 32]
-[--workers 2] [--db sqlite,postgresql]``. Needs ``wrk`` (Debian: ``apt-get install -y wrk``;
-installed here when missing and running as root) and, for PostgreSQL, the packages
+[--workers 2] [--db sqlite,postgresql] [--gzip]``. Needs ``wrk`` (Debian: ``apt-get install -y
+wrk``; installed here when missing and running as root) and, for PostgreSQL, the packages
 ``postgresql`` and ``postgresql-15-postgis-3``.
 """
 
@@ -251,11 +251,19 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(
-    wrk: str, url: str, token: str | None, duration_s: int, connections: int, threads: int
+    wrk: str,
+    url: str,
+    token: str | None,
+    duration_s: int,
+    connections: int,
+    threads: int,
+    headers: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     args = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
     if token:
         args += ["-H", f"Authorization: Bearer {token}"]
+    for h in headers:
+        args += ["-H", h]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
@@ -305,11 +313,12 @@ def bench_db(
         n_sites = len(listing.json())
         size = len(listing.content)
         before, _, _ = audit_state(data_dir, url)
+        extra = ("Accept-Encoding: gzip",) if args.gzip else ()
         # warm-up: every worker builds its index
-        run_wrk(wrk, f"{base}/api/sites", token, 2, args.connections, args.threads)
+        run_wrk(wrk, f"{base}/api/sites", token, 2, args.connections, args.threads, extra)
         mid, _, _ = audit_state(data_dir, url)
         res = run_wrk(
-            wrk, f"{base}/api/sites", token, args.duration, args.connections, args.threads
+            wrk, f"{base}/api/sites", token, args.duration, args.connections, args.threads, extra
         )
     after, ok, message = audit_state(data_dir, url)
     res |= {
@@ -363,6 +372,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     ap.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
+    ap.add_argument(
+        "--gzip", action="store_true", help="send 'Accept-Encoding: gzip' as browsers do"
+    )
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     wrk = ensure_wrk()
@@ -392,7 +404,7 @@ def main() -> None:
     print(
         f"Partner GET /api/sites ({args.sites} released sites), wrk -t{args.threads} "
         f"-c{args.connections} -d{args.duration}s, {args.workers} uvicorn workers, "
-        f"{os.cpu_count()} cores"
+        f"{os.cpu_count()} cores, responses {'gzip' if args.gzip else 'uncompressed'}"
     )
     print(f"goal: >= {GOAL_RPS:,.0f} req/s and p99 < {GOAL_P99_MS:.0f} ms")
     header = (

@@ -690,7 +690,7 @@ def taky_port(tmp_path: Path) -> Iterator[int]:
 
 
 def _read_events(sock: socket.socket, uids: set[str]) -> dict[str, ET.Element]:
-    parser = ET.XMLPullParser(events=("end",))
+    parser: Any = ET.XMLPullParser(events=("end",))
     parser.feed(b"<stream>")
     got: dict[str, ET.Element] = {}
     sock.settimeout(1.0)
@@ -703,7 +703,9 @@ def _read_events(sock: socket.socket, uids: set[str]) -> dict[str, ET.Element]:
         if not data:
             break
         parser.feed(data)
-        got.update((e.get("uid", ""), e) for _, e in parser.read_events() if e.tag == "event")
+        for _, elem in parser.read_events():
+            if elem.tag == "event":
+                got[elem.get("uid", "")] = elem
     return got
 
 

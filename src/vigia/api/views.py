@@ -174,7 +174,7 @@ def staff_site_view(
     v: dict[str, Any] = {k: jsonable(getattr(site, k)) for k in _STAFF_SITE_FIELDS}
     v.update({k: _t(getattr(site, k)) for k in _STAFF_SITE_TIMES})
     v["indicators"] = indicator_view(site.indicators or [], lang)
-    v["explanation"] = _explanation(site.explanation)
+    v["explanation"] = jsonable(_explanation(site.explanation))
     v["partner_status_at"] = _t(site.partner_status_at)
     v["partner_status_agency"] = (
         agencies.get(site.partner_status_agency_id)
