@@ -26,6 +26,7 @@ from vigia.exploit.catalog import Catalog
 from vigia.exploit.vocabulary import VocabularyError, default_vocabulary
 from vigia.share.products import iso_time, jsonable
 from vigia.store import Action, Agency, Delivery, Product, Site, User
+from vigia.store.sites import SITE_COLUMNS
 
 __all__ = [
     "ChipIndex",
@@ -125,32 +126,13 @@ class ChipIndex:
 
 
 # --- sites -------------------------------------------------------------------------------------
+_STAFF_SITE_TIMES = ("previous_pass_time", "first_seen", "last_seen", "synced_at")
+#: Plain fields of a site for staff: the mirrored columns (times, indicators and the
+#: explanation are shaped separately) and the partner's status.
 _STAFF_SITE_FIELDS = (
-    "site_id",
-    "lat",
-    "lon",
-    "h_m",
-    "ce90_m",
-    "cov_ee_m2",
-    "cov_en_m2",
-    "cov_nn_m2",
-    "log_odds",
-    "probability",
-    "candidate",
-    "status",
-    "new_since_previous_pass",
-    "n_observations",
-    "n_passes",
-    "n_sorties",
-    "night_passes",
-    "empty_passes",
-    "sorties",
-    "aoi",
-    "vocabulary",
-    "assessment",
+    *(c for c in SITE_COLUMNS if c not in (*_STAFF_SITE_TIMES, "indicators", "explanation")),
     "partner_status",
 )
-_STAFF_SITE_TIMES = ("previous_pass_time", "first_seen", "last_seen", "synced_at")
 
 
 def _explanation(text: str | None) -> Any:

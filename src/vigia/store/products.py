@@ -30,6 +30,7 @@ from vigia.store.models import (
     Site,
     User,
 )
+from vigia.store.users import visible_agency_id
 
 __all__ = [
     "approve_release",
@@ -346,11 +347,7 @@ def products_for_agency(session: Session, actor: User, agency: str) -> list[Prod
 
     A partner user may ask only for their own agency (:class:`PermissionDenied` otherwise).
     """
-    if actor.is_partner and actor.agency_code != agency:
-        raise PermissionDenied(f"{actor.username} may not see what was released to {agency}")
-    agency_id = session.execute(select(Agency.id).where(Agency.code == agency)).scalar_one_or_none()
-    if agency_id is None:
-        raise NotFound(f"unknown agency {agency!r}")
+    agency_id = visible_agency_id(session, actor, agency)
     products = list(
         session.execute(
             select(Product)

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from vigia.store.audit import audit, lock_audit
 from vigia.store.errors import NotFound, PermissionDenied, ValidationError
-from vigia.store.models import Agency, Product, ProductRelease, Site, User
+from vigia.store.models import Product, ProductRelease, Site, User
+from vigia.store.users import visible_agency_id
 
 __all__ = [
     "SITE_COLUMNS",
@@ -209,11 +210,7 @@ def released_sites_for_agency(session: Session, actor: User, agency: str) -> lis
 
     A partner user may ask only for their own agency (:class:`PermissionDenied` otherwise).
     """
-    if actor.is_partner and actor.agency_code != agency:
-        raise PermissionDenied(f"{actor.username} may not see what was released to {agency}")
-    agency_id = session.execute(select(Agency.id).where(Agency.code == agency)).scalar_one_or_none()
-    if agency_id is None:
-        raise NotFound(f"unknown agency {agency!r}")
+    agency_id = visible_agency_id(session, actor, agency)
     sites = list(
         session.execute(
             select(Site).where(Site.site_id.in_(_released_to(agency_id))).order_by(Site.site_id)

@@ -68,6 +68,14 @@ def get_agency(session: Session, code: str) -> Agency:
     return agency
 
 
+def visible_agency_id(session: Session, actor: User, agency: str) -> int:
+    """Id of the agency ``agency`` (a code) whose releases ``actor`` may see: a partner user
+    only their own (:class:`PermissionDenied`); :class:`NotFound` for an unknown code."""
+    if actor.is_partner and actor.agency_code != agency:
+        raise PermissionDenied(f"{actor.username} may not see what was released to {agency}")
+    return get_agency(session, agency).id
+
+
 def list_agencies(session: Session) -> list[Agency]:
     """Every agency, by code."""
     return list(session.execute(select(Agency).order_by(Agency.code)).scalars())
