@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from schemathesis.checks import not_a_server_error
 
 from tests.conftest import SEED_USERS
 from tests.test_api import SENTINELS, SITES, Api, build_data_dir, open_api
+from tests.test_share import pdf_streams
 from vigia.api import create_app
 
 FORMATS = ("html", "pdf", "json", "geojson", "kml", "cot")
@@ -46,11 +46,7 @@ def expand(content: bytes) -> bytes:
     for m in re.finditer(rb"data:[\w/+.-]+;base64,([A-Za-z0-9+/=]+)", content):
         parts.append(base64.b64decode(m.group(1)))
     if content.startswith(b"%PDF"):
-        for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", content, re.S):
-            try:
-                parts.append(zlib.decompress(m.group(1)))
-            except zlib.error:
-                parts.append(m.group(1))
+        parts.extend(pdf_streams(content))
     return b"\n".join(parts).lower()
 
 

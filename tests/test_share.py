@@ -208,12 +208,16 @@ def _unescape_pdf(s: bytes) -> bytes:
 
 
 def pdf_streams(data: bytes) -> list[bytes]:
-    """Every stream of the PDF, inflated where it is Flate-compressed."""
+    """Every stream of the PDF, inflated where it is Flate-compressed.
+
+    A compressed stream may end in ``b"\\r"``, which the pattern then leaves out: what is there
+    is inflated instead of requiring a complete stream.
+    """
     out = []
     for m in _STREAM.finditer(data):
         raw = m.group(1)
         try:
-            out.append(zlib.decompress(raw))
+            out.append(zlib.decompressobj().decompress(raw))
         except zlib.error:
             out.append(raw)
     return out
