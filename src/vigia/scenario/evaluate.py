@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from vigia.exploit.catalog import Catalog
+from vigia.exploit.fusion import passes_of
 from vigia.exploit.ingest import ingest
 from vigia.exploit.scoring import DetectionPass, looks_by_cell, site_terms
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
@@ -89,7 +90,8 @@ def _passes_to_detection(
     lk = looks.filter(pa.compute.equal(looks.column("cell"), pa.scalar(cell, pa.uint64())))
     all_t0 = np.asarray(lk.column("t0").cast(pa.int64()).to_numpy(), np.int64)
     adequate = looks_by_cell(lk, sc.adequate_gsd_m).get(cell, [])
-    starts = [0] + [i for i in range(1, len(t)) if t[i] - t[i - 1] > gap]
+    pid = passes_of(np.zeros(len(t), np.int64), np.asarray(t, np.int64), gap)
+    starts = np.flatnonzero(np.diff(pid, prepend=-1)).tolist()  # rows are in time order
     ends = [*starts[1:], len(t)]
     passes: list[DetectionPass] = []
     for a, b in zip(starts, ends, strict=True):
