@@ -34,7 +34,6 @@ from vigia.share.tearline import (
     TearlineError,
     check_no_leak,
     releasable_observations,
-    releasable_site,
     releasable_sites,
     sensitive_values,
     utc_time,
@@ -180,51 +179,84 @@ def _site_obs(obs: pa.Table, site_id: str) -> pa.Table:
     return obs.filter(mask)
 
 
-def _build(
-    kind: str,
-    *,
-    sites: list[dict[str, Any]],
-    releasable: list[ReleasableSite],
-    observations: ObservationsLike | None,
-    body: dict[str, Any],
-    titles: tuple[str, str],
-    period: tuple[datetime | None, datetime | None],
-    marking: Marking,
-    tearline_marking: Marking | None,
-    author: str,
-    lang: str,
-    created: datetime | None,
-    product_id: str | None,
-    extra_sensitive: Iterable[Any] = (),
-) -> Product:
-    if lang not in ("en", "es"):
-        raise ProductError(f"unknown language {lang!r}; expected 'en' or 'es'")
-    author = _check_people(author)
-    tl_marking = _markings(marking, tearline_marking)
-    when = _now(created)
-    pid = product_id or _product_id(kind, when, author, (s.site_id for s in releasable))
-    tearline = Tearline(
-        marking=tl_marking,
-        product_id=pid,
-        kind=kind,
-        title_en=titles[0],
-        title_es=titles[1],
-        created=when,
-        sites=tuple(releasable),
-        period_start=period[0],
-        period_end=period[1],
-    )
-    check_no_leak(tearline.strings(), sensitive_values(sites, observations, extra_sensitive))
-    return Product(
-        kind=kind,
-        id=pid,
-        created=when,
-        marking=marking,
-        author=author,
-        lang=lang,
-        body=body,
-        tearline=tearline,
-    )
+#: English and Spanish title of each kind, formatted with its subject (site id, day, span).
+_TITLES: Final = {
+    "site_report": ("Site report {}", "Informe de sitio {}"),
+    "sortie_summary": ("Surveillance summary {}", "Resumen de vigilancia {}"),
+    "digest": ("Digest {}", "Resumen periódico {}"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """The keyword options every builder takes, and what the builders do alike with them."""
+
+    marking: Marking
+    author: str
+    tearline_marking: Marking | None
+    lang: str
+    created: datetime | None
+    product_id: str | None
+    chips: Mapping[str, ChipSource] | None
+    vocabulary: Vocabulary | None
+    max_chips: int
+
+    def releasable(
+        self, sites: list[dict[str, Any]], observations: ObservationsLike | None
+    ) -> list[ReleasableSite]:
+        """The releasable copies of ``sites``, oldest first (then by id), with their chips."""
+        out = releasable_sites(
+            sites, observations, self.chips, vocabulary=self.vocabulary, max_chips=self.max_chips
+        )
+        return sorted(out, key=lambda r: (r.first_seen, r.site_id))
+
+    def evidence(self, obs: pa.Table) -> dict[str, Any]:
+        """The body's ``observations`` and ``chips`` entries for the 'ok' rows ``obs``."""
+        return {"observations": _obs_body(obs), "chips": _chips_for(self.chips, obs)}
+
+    def build(
+        self,
+        kind: str,
+        subject: str,
+        *,
+        sites: list[dict[str, Any]],
+        releasable: list[ReleasableSite],
+        observations: ObservationsLike | None,
+        body: dict[str, Any],
+        period: tuple[datetime | None, datetime | None],
+        extra_sensitive: Iterable[Any] = (),
+    ) -> Product:
+        """The checked product: its id, the tearline (titled after ``subject``), no leaks."""
+        if self.lang not in ("en", "es"):
+            raise ProductError(f"unknown language {self.lang!r}; expected 'en' or 'es'")
+        author = _check_people(self.author)
+        tl_marking = _markings(self.marking, self.tearline_marking)
+        when = _now(self.created)
+        keys = (s.site_id for s in releasable)
+        pid = self.product_id or _product_id(kind, when, author, keys)
+        title_en, title_es = (t.format(subject) for t in _TITLES[kind])
+        tearline = Tearline(
+            marking=tl_marking,
+            product_id=pid,
+            kind=kind,
+            title_en=title_en,
+            title_es=title_es,
+            created=when,
+            sites=tuple(releasable),
+            period_start=period[0],
+            period_end=period[1],
+        )
+        check_no_leak(tearline.strings(), sensitive_values(sites, observations, extra_sensitive))
+        return Product(
+            kind=kind,
+            id=pid,
+            created=when,
+            marking=self.marking,
+            author=author,
+            lang=self.lang,
+            body=body,
+            tearline=tearline,
+        )
 
 
 def _day(t: datetime | None) -> str:
@@ -253,40 +285,21 @@ def site_report(
     ``marking``. Raises :class:`ProductError`, :class:`~vigia.share.tearline.TearlineError`
     (or its ``TearlineLeakError``) on bad or leaking input.
     """
-    site_d = dict(site)
-    rel = releasable_site(site_d, observations, chips, vocabulary=vocabulary, max_chips=max_chips)
-    obs = _site_obs(releasable_observations(observations), rel.site_id)
-    body = {
-        "site": jsonable(site_d),
-        "observations": _obs_body(obs),
-        "chips": _chips_for(chips, obs),
-    }
-    return _build(
-        "site_report",
-        sites=[site_d],
-        releasable=[rel],
-        observations=observations,
-        body=body,
-        titles=(f"Site report {rel.site_id}", f"Informe de sitio {rel.site_id}"),
-        period=(rel.first_seen, rel.last_seen),
-        marking=marking,
-        tearline_marking=tearline_marking,
-        author=author,
-        lang=lang,
-        created=created,
-        product_id=product_id,
+    d = _Draft(
+        marking, author, tearline_marking, lang, created, product_id, chips, vocabulary, max_chips
     )
-
-
-def _releasable_sites(
-    sites: list[dict[str, Any]],
-    observations: ObservationsLike | None,
-    chips: Mapping[str, ChipSource] | None,
-    vocabulary: Vocabulary | None,
-    max_chips: int,
-) -> list[ReleasableSite]:
-    out = releasable_sites(sites, observations, chips, vocabulary=vocabulary, max_chips=max_chips)
-    return sorted(out, key=lambda r: (r.first_seen, r.site_id))
+    site_d = dict(site)
+    rel = d.releasable([site_d], observations)
+    obs = _site_obs(releasable_observations(observations), rel[0].site_id)
+    return d.build(
+        "site_report",
+        rel[0].site_id,
+        sites=[site_d],
+        releasable=rel,
+        observations=observations,
+        body={"site": jsonable(site_d), **d.evidence(obs)},
+        period=(rel[0].first_seen, rel[0].last_seen),
+    )
 
 
 def sortie_summary(
@@ -312,6 +325,9 @@ def sortie_summary(
     observations are restricted to the sortie's 'ok' rows. The tearline's period is the span
     of those observations (else of the sites' first/last seen).
     """
+    d = _Draft(
+        marking, author, tearline_marking, lang, created, product_id, chips, vocabulary, max_chips
+    )
     mission = sortie.get("mission_id")
     rows = _rows(sites)
     if mission is not None:
@@ -319,7 +335,7 @@ def sortie_summary(
     ok = releasable_observations(observations)
     if mission is not None and "sortie" in ok.column_names:
         ok = ok.filter(pc.fill_null(pc.equal(ok.column("sortie"), mission), False))
-    rel = _releasable_sites(rows, ok, chips, vocabulary, max_chips)
+    rel = d.releasable(rows, ok)
     times: list[datetime] = []
     if "time" in ok.column_names and ok.column("time").null_count < ok.num_rows:
         span = pc.min_max(ok.column("time"))
@@ -327,27 +343,15 @@ def sortie_summary(
     if not times:
         times = [t for r in rel for t in (r.first_seen, r.last_seen)]
     period = (min(times), max(times)) if times else (None, None)
-    body = {
-        "sortie": jsonable(dict(sortie)),
-        "sites": [jsonable(r) for r in rows],
-        "observations": _obs_body(ok),
-        "chips": _chips_for(chips, ok),
-    }
-    day = _day(period[0])
-    return _build(
+    body = {"sortie": jsonable(dict(sortie)), "sites": [jsonable(r) for r in rows]}
+    return d.build(
         "sortie_summary",
+        _day(period[0]),
         sites=rows,
         releasable=rel,
         observations=observations,
-        body=body,
-        titles=(f"Surveillance summary {day}", f"Resumen de vigilancia {day}"),
+        body=body | d.evidence(ok),
         period=period,
-        marking=marking,
-        tearline_marking=tearline_marking,
-        author=author,
-        lang=lang,
-        created=created,
-        product_id=product_id,
         extra_sensitive=[dict(sortie)],
     )
 
@@ -372,6 +376,9 @@ def digest(
 
     With ``candidates_only`` (default) sites whose ``candidate`` column is false are left out.
     """
+    d = _Draft(
+        marking, author, tearline_marking, lang, created, product_id, chips, vocabulary, max_chips
+    )
     start, end = utc_time(period[0], "period start"), utc_time(period[1], "period end")
     if end <= start:
         raise ProductError("digest period must end after it starts")
@@ -385,27 +392,20 @@ def digest(
             raise ProductError(f"site {r.get('site_id')!r}: {exc.message}") from exc
         if first < end and last >= start:
             rows.append(r)
-    rel = _releasable_sites(rows, observations, chips, vocabulary, max_chips)
+    rel = d.releasable(rows, observations)
     body = {
         "period": [iso_time(start), iso_time(end)],
         "candidates_only": candidates_only,
         "sites": [jsonable(r) for r in rows],
     }
-    span = f"{_day(start)} – {_day(end)}"
-    return _build(
+    return d.build(
         "digest",
+        f"{_day(start)} – {_day(end)}",
         sites=rows,
         releasable=rel,
         observations=observations,
         body=body,
-        titles=(f"Digest {span}", f"Resumen periódico {span}"),
         period=(start, end),
-        marking=marking,
-        tearline_marking=tearline_marking,
-        author=author,
-        lang=lang,
-        created=created,
-        product_id=product_id,
     )
 
 
