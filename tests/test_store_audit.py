@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests.conftest import SEED_USERS
+from vigia.api.auditlog import RawAppender
 from vigia.store import (
     GENESIS_HASH,
     AuditEntry,
@@ -24,7 +26,7 @@ from vigia.store import (
     sync_sites,
     verify_audit,
 )
-from vigia.store.audit import entry_hash
+from vigia.store.audit import AuditRecord, entry_hash, format_time
 from vigia.store.commands import audit_verify
 
 
@@ -170,3 +172,53 @@ def test_cli_audit_verify(data_dir: Path, store: Store, history: int) -> None:
     lines.clear()
     assert audit_verify(data_dir, echo=lines.append) == 1
     assert lines == ["FAILED at entry 3 (altered): entry 3 was altered (its hash does not match)"]
+
+
+class _Undo(Exception):
+    """Rolls back a transaction on purpose."""
+
+
+def _row(e: AuditEntry) -> tuple[object, ...]:
+    return (
+        e.seq,
+        format_time(e.time),
+        e.actor,
+        e.action,
+        e.object_type,
+        e.object_id,
+        e.details,
+        e.prev_hash,
+        e.hash,
+    )
+
+
+def test_audit_and_group_commit_build_identical_entries(store: Store) -> None:
+    # The same records appended after the same head, once by audit() (then rolled back) and
+    # once by the API's RawAppender, give the same rows and hashes, and the chain verifies.
+    t = datetime(2026, 5, 10, 8, 3, 7, 123456, tzinfo=timezone(timedelta(hours=-6)))
+    records = [
+        AuditRecord(
+            "ana", "read", "site", None, {"texto": "señal térmica", "at": t, "k": (1, 2)}, t
+        ),
+        AuditRecord("sam", "note", "site", 42, {}, t + timedelta(seconds=1)),
+        AuditRecord("alex", "read", "chip", "O1", {"n": 1.5, "tags": {"b", "a"}}, t),
+    ]
+    with pytest.raises(_Undo), store.transaction() as s:
+        by_audit = [
+            _row(audit(s, r.actor, r.action, r.object_type, r.object_id, r.details, now=r.time))
+            for r in records
+        ]
+        raise _Undo
+    appender = RawAppender(store.engine)
+    try:
+        last = appender.append(records)
+    finally:
+        appender.reset()
+    with store.read_only() as s:
+        stored = s.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars().all()
+    by_appender = [_row(e) for e in stored[-len(records) :]]
+    assert by_appender == by_audit
+    assert last == by_audit[-1][0] == len(SEED_USERS) + len(records)
+    assert by_audit[0][1] == "2026-05-10T14:03:07.123456Z"
+    assert by_audit[0][5] == "*" and by_audit[1][5] == "42"
+    assert _verify(store).ok

@@ -9,8 +9,8 @@ chain in one transaction (:class:`RawAppender`), and then releases the requests.
 therefore never sent before its audit entry is committed, and the cost of a transaction is shared
 by every request of the group.
 
-:class:`RawAppender` builds the chain exactly as :func:`vigia.store.audit.audit` does (same
-canonical JSON, same hash, the head row locked for the whole transaction), so
+:class:`RawAppender` builds its rows with the same function as :func:`vigia.store.audit.audit`
+(:func:`vigia.store.audit.chain_rows`) and locks the head row for the whole transaction, so
 :func:`vigia.store.audit.verify_audit` checks both kinds of entries alike.
 """
 
@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Dialect, Engine, Table, bindparam, insert, select, update
 
 from vigia.errors import VigiaError
-from vigia.store import AuditEntry, Store, canonical_json
-from vigia.store.audit import entry_hash
+from vigia.store import AuditEntry, Store
+from vigia.store.audit import AuditRecord, chain_rows
 from vigia.store.models import AuditHead
 
 __all__ = ["AuditRecord", "AuditSink", "AuditUnavailable", "RawAppender"]
@@ -54,46 +52,8 @@ class AuditUnavailable(VigiaError):
     """The audit log could not be written: the read it records must not be answered."""
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One entry to append: who did what to which object, when (UTC), with details."""
-
-    actor: str
-    action: str
-    object_type: str
-    object_id: str | None
-    details: Mapping[str, Any] = field(default_factory=dict)
-    time: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
 _HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
-
-
-def _entry_rows(seq: int, prev: str, records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
-    """The rows of ``records`` chained after entry ``seq`` whose hash is ``prev``."""
-    rows: list[dict[str, Any]] = []
-    for r in records:
-        details: dict[str, Any] = json.loads(canonical_json(dict(r.details)))
-        t = r.time.astimezone(UTC)
-        seq += 1
-        object_id = "*" if r.object_id is None else str(r.object_id)
-        h = entry_hash(seq, t, r.actor, r.action, r.object_type, object_id, details, prev)
-        rows.append(
-            {
-                "seq": seq,
-                "time": t,
-                "actor": r.actor,
-                "action": r.action,
-                "object_type": r.object_type,
-                "object_id": object_id,
-                "details": details,
-                "prev_hash": prev,
-                "hash": h,
-            }
-        )
-        prev = h
-    return rows
 
 
 class _Statement:
@@ -159,7 +119,7 @@ class RawAppender:
                 self._begin_immediate(cur)
             cur.execute(self._head.sql, self._head.params({}))
             seq, prev = cur.fetchone()
-            rows = _entry_rows(int(seq), str(prev), records)
+            rows = chain_rows(int(seq), str(prev), records)
             if rows:
                 cur.executemany(self._insert.sql, [self._insert.params(r) for r in rows])
                 last = rows[-1]

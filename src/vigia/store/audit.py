@@ -7,15 +7,17 @@ as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``. The ``audit_head`` row holds the last seq an
 locks it (the chain never forks) and verifying compares the end of the chain with it.
 
 :func:`audit` is called by every service in the same transaction as the change or read it
-records, so an entry exists exactly when the thing it describes happened.
+records, so an entry exists exactly when the thing it describes happened. :func:`chain_rows` is
+the one place where entries are normalised, hashed and chained; :func:`audit` and the API's group
+commit (:mod:`vigia.api.auditlog`) both build their rows with it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import PurePath
 from typing import Any
@@ -28,9 +30,11 @@ from vigia.store.models import AuditEntry, AuditHead
 
 __all__ = [
     "GENESIS_HASH",
+    "AuditRecord",
     "AuditReport",
     "audit",
     "canonical_json",
+    "chain_rows",
     "entry_hash",
     "format_time",
     "lock_audit",
@@ -95,6 +99,55 @@ def entry_hash(
     return hashlib.sha256((canonical_json(entry) + prev_hash).encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One entry to append: who did what to which object, when, with details.
+
+    ``object_id`` None stands for a list ('*'); ``time`` is stored in UTC.
+    """
+
+    actor: str
+    action: str
+    object_type: str
+    object_id: str | int | None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def chain_rows(seq: int, prev: str, records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
+    """The ``audit_log`` rows of ``records`` chained after entry ``seq`` whose hash is ``prev``.
+
+    Each row maps column names to values: details normalised through canonical JSON, time in
+    UTC, '*' for a None object id, ``prev_hash`` the hash of the row before and ``hash`` from
+    :func:`entry_hash`. Raises :class:`ValidationError` when details are not JSON.
+    """
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        try:
+            details: dict[str, Any] = json.loads(canonical_json(dict(r.details)))
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"audit details are not JSON: {exc}") from exc
+        t = r.time.astimezone(UTC)
+        seq += 1
+        object_id = "*" if r.object_id is None else str(r.object_id)
+        h = entry_hash(seq, t, r.actor, r.action, r.object_type, object_id, details, prev)
+        rows.append(
+            {
+                "seq": seq,
+                "time": t,
+                "actor": r.actor,
+                "action": r.action,
+                "object_type": r.object_type,
+                "object_id": object_id,
+                "details": details,
+                "prev_hash": prev,
+                "hash": h,
+            }
+        )
+        prev = h
+    return rows
+
+
 def lock_audit(session: Session) -> AuditHead:
     """Lock the head of the audit log until the end of the transaction and return it.
 
@@ -125,29 +178,13 @@ def audit(
     ``actor`` is a username (or 'system', 'cli'); ``action`` a verb such as 'read', 'create',
     'approve', 'release'; ``obj_type``/``obj_id`` name the object ('*' for a list).
     """
-    try:
-        normalised: dict[str, Any] = json.loads(canonical_json(dict(details or {})))
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"audit details are not JSON: {exc}") from exc
     head = lock_audit(session)
-    t = (now or datetime.now(UTC)).astimezone(UTC)
-    seq = head.seq + 1
-    object_id = "*" if obj_id is None else str(obj_id)
-    h = entry_hash(seq, t, actor, action, obj_type, object_id, normalised, head.hash)
-    entry = AuditEntry(
-        seq=seq,
-        time=t,
-        actor=actor,
-        action=action,
-        object_type=obj_type,
-        object_id=object_id,
-        details=normalised,
-        prev_hash=head.hash,
-        hash=h,
-    )
+    record = AuditRecord(actor, action, obj_type, obj_id, details or {}, now or datetime.now(UTC))
+    (row,) = chain_rows(head.seq, head.hash, [record])
+    entry = AuditEntry(**row)
     session.add(entry)
-    head.seq = seq
-    head.hash = h
+    head.seq = entry.seq
+    head.hash = entry.hash
     session.flush()
     return entry
 
