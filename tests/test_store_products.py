@@ -24,6 +24,7 @@ from vigia.store import (
     get_site,
     list_products,
     list_sites,
+    new_product_id,
     products_for_agency,
     reject_product,
     released_sites_for_agency,
@@ -241,3 +242,40 @@ def test_reads_and_writes_are_audited(
     ]
     assert entries[-3].details["agencies"] == ["SEMAR"]
     assert entries[-2].details == {"agency": "SEMAR", "product_ids": [p.product_id]}
+
+
+def test_caller_named_product_id(store: Store, users: dict[str, User], sites: list[str]) -> None:
+    """A caller may name the product (to put its id in the tearline): one audit entry, and a
+    malformed or taken id is refused with nothing saved."""
+    pid = new_product_id()
+    assert pid != new_product_id() and len(pid) == 13
+    with store.transaction() as s:
+        before = s.scalar(select(func.count()).select_from(AuditEntry))
+        made = create_draft(
+            s,
+            users["ana"],
+            "site_report",
+            site_id=sites[0],
+            body={"site_id": sites[0]},
+            tearline={"product_id": pid, "site_id": sites[0]},
+            classification="UNCLASSIFIED",
+            releasable_to=["USA", "MEX"],
+            product_id=pid,
+        )
+        assert made.product_id == pid == made.tearline["product_id"]
+        entries = s.execute(select(AuditEntry).where(AuditEntry.seq > before)).scalars().all()
+        assert [(e.action, e.object_id) for e in entries] == [("create", pid)]
+    for bad, error in (("X123", ValidationError), (pid, Conflict)):
+        with store.transaction() as s, pytest.raises(error):
+            create_draft(
+                s,
+                users["ana"],
+                "digest",
+                body={},
+                tearline={},
+                classification="UNCLASSIFIED",
+                releasable_to=["USA"],
+                product_id=bad,
+            )
+    with store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Product)) == 1

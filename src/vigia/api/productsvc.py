@@ -54,7 +54,7 @@ from vigia.store import (
     create_draft,
     get_site,
     list_sites,
-    update_draft,
+    new_product_id,
 )
 
 __all__ = [
@@ -250,7 +250,13 @@ def _observations(catalog: Catalog, site_id: str | None = None) -> pa.Table:
 def draft_product(session: Session, author: User, req: DraftRequest, catalog: Catalog) -> Product:
     """Build the product with :mod:`vigia.share` and save it as a draft (audited)."""
     marking = Marking(req.classification, req.caveats, req.releasable_to)
-    common: dict[str, Any] = {"marking": marking, "author": author.username, "lang": req.lang}
+    product_id = new_product_id()  # the store's id, named in the tearline too
+    common: dict[str, Any] = {
+        "marking": marking,
+        "author": author.username,
+        "lang": req.lang,
+        "product_id": product_id,
+    }
     if req.kind != "site_report" and req.assessment is not None:
         raise ValidationError("an assessment is given with a site_report only")
     if req.kind == "site_report":
@@ -283,7 +289,7 @@ def draft_product(session: Session, author: User, req: DraftRequest, catalog: Ca
                 if end <= start:
                     end = start + timedelta(seconds=1)
             made = share_products.digest(rows, (start, end), obs, chips, **common)
-    stored = create_draft(
+    return create_draft(
         session,
         author,
         req.kind,
@@ -294,7 +300,5 @@ def draft_product(session: Session, author: User, req: DraftRequest, catalog: Ca
         releasable_to=list(marking.releasable_to),
         site_id=req.site_id if req.kind == "site_report" else None,
         title=made.title("en"),
+        product_id=product_id,
     )
-    # The tearline names the product by the store's id.
-    tearline = tearline_dict(replace(made.tearline, product_id=stored.product_id), "embed")
-    return update_draft(session, author, stored.product_id, tearline=tearline)

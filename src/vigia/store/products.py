@@ -37,6 +37,7 @@ __all__ = [
     "create_draft",
     "get_product",
     "list_products",
+    "new_product_id",
     "products_for_agency",
     "reject_product",
     "update_draft",
@@ -86,6 +87,14 @@ def _marking_problems(
     return problems
 
 
+_PRODUCT_ID = re.compile(r"P[0-9a-f]{12}")
+
+
+def new_product_id() -> str:
+    """A fresh product id: 'P' and 12 random hexadecimal digits."""
+    return "P" + secrets.token_hex(6)
+
+
 def create_draft(
     session: Session,
     author: User,
@@ -98,13 +107,15 @@ def create_draft(
     caveats: str | None = None,
     site_id: str | None = None,
     title: str | None = None,
+    product_id: str | None = None,
     now: datetime | None = None,
 ) -> Product:
     """Save a new draft product written by ``author`` (analyst or supervisor).
 
     ``body`` is the full product, ``tearline`` the partner-releasable part (built by
     :mod:`vigia.share`); ``releasable_to`` lists ISO 3166 alpha-3 country codes. A
-    ``site_report`` needs the ``site_id`` of a site in the store.
+    ``site_report`` needs the ``site_id`` of a site in the store. ``product_id`` (from
+    :func:`new_product_id`) lets the caller name the product inside its tearline before saving.
     """
     lock_audit(session)
     if author.is_partner:
@@ -121,11 +132,15 @@ def create_draft(
     tear_doc = _document("tearline", tearline, problems)
     if site_id is not None and session.get(Site, site_id) is None:
         problems.append(f"no site {site_id!r}")
+    if product_id is not None and not _PRODUCT_ID.fullmatch(product_id):
+        problems.append(f"product id {product_id!r} is not 'P' and 12 hexadecimal digits")
     if problems:
         raise ValidationError(problems)
+    if product_id is not None and session.get(Product, product_id) is not None:
+        raise Conflict(f"product {product_id} already exists")
     t = _now(now)
     product = Product(
-        product_id="P" + secrets.token_hex(6),
+        product_id=product_id or new_product_id(),
         kind=kind,
         site_id=site_id,
         title=title,
