@@ -1,16 +1,23 @@
-"""The whole chain on the synthetic world: streams -> observations -> sites -> evaluation."""
+"""The whole chain on the synthetic world: streams -> observations -> sites -> evaluation, and
+the demo's store that `vigia serve` serves (released products, demo accounts)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from vigia.api import create_app
+from vigia.api.demo import DEMO_DIGEST_TO, DEMO_RELEASES, prepare_demo_store
 from vigia.cli import app
 from vigia.exploit.catalog import Catalog
 from vigia.scenario.evaluate import evaluate, match_sites
+from vigia.store.commands import DemoUser, verify
 
 #: The tests use these seeds; the README's figures use others (1-5).
 SEED = 101
@@ -68,3 +75,97 @@ def test_match_is_one_to_one() -> None:
     sites = [{"lat": 24.8, "lon": -107.3}, {"lat": 24.8001, "lon": -107.3}]
     m = match_sites(sites, labs, 50.0)
     assert len(m) == 1 and m[0][0] == 0
+
+
+# --- the demo's store: what `vigia demo` leaves for `vigia serve` ------------------------------
+@pytest.fixture
+def demo_dir(
+    run: tuple[dict, Path],
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    """A copy of the scenario's data directory; its store is the default SQLite file, or a
+    fresh PostgreSQL database through $VIGIA_DATABASE_URL."""
+    data = tmp_path / "data"
+    shutil.copytree(run[1] / "data", data)
+    if backend == "postgresql":
+        monkeypatch.setenv("VIGIA_DATABASE_URL", request.getfixturevalue("empty_database_url"))
+    else:
+        monkeypatch.delenv("VIGIA_DATABASE_URL", raising=False)
+    return data
+
+
+def _login(client: TestClient, user: DemoUser | tuple[str, str]) -> Any:
+    name, password = (user.username, user.password) if isinstance(user, DemoUser) else user
+    return client.post("/api/auth/login", json={"username": name, "password": password})
+
+
+def _bearer(client: TestClient, user: DemoUser) -> dict[str, str]:
+    r = _login(client, user)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_demo_store_is_served(demo_dir: Path) -> None:
+    """The demo's data directory, served: each partner sees only what was released to their
+    agency, the draft waits for the supervisor, and the audit chain is intact."""
+    made = prepare_demo_store(demo_dir)
+    catalog_sites = Catalog(demo_dir).sites()
+    assert made.sync.inserted == catalog_sites.num_rows and made.products_kept == 0
+    reports = [p for p in made.products if p.kind == "site_report"]
+    assert [p.agencies for p in reports] == [*DEMO_RELEASES, ()]
+    assert [p.state for p in reports] == ["released"] * len(DEMO_RELEASES) + ["draft"]
+    digest = [p for p in made.products if p.kind == "digest"]
+    assert len(digest) == 1 and digest[0].agencies == DEMO_DIGEST_TO
+    # the reports are of the best candidates, best first
+    best = sorted(
+        (r for r in catalog_sites.to_pylist() if r["candidate"]),
+        key=lambda r: (-r["probability"], r["site_id"]),
+    )
+    assert [p.site_id for p in reports] == [r["site_id"] for r in best[: len(reports)]]
+
+    users = {u.username: u for u in made.users}
+    assert {u.password for u in made.users}.isdisjoint({None, ""})
+    assert len({u.password for u in made.users}) == len(made.users)
+    released_to = {
+        agency: {p.site_id for p in reports if agency in p.agencies} for agency in ("SEMAR", "FGR")
+    }
+    with TestClient(create_app(demo_dir)) as client:
+        assert client.get("/api/sites").status_code == 401
+        assert _login(client, (users["analyst"].username, "not-the-password")).status_code == 401
+        for name, agency in (("semar.enlace", "SEMAR"), ("semar.oficial", "SEMAR"),
+                             ("fgr.enlace", "FGR")):  # fmt: skip
+            r = client.get("/api/sites", headers=_bearer(client, users[name]))
+            assert r.status_code == 200, r.text
+            assert {s["site_id"] for s in r.json()} == released_to[agency], name
+        analyst, supervisor = (_bearer(client, users[n]) for n in ("analyst", "supervisor"))
+        drafts = client.get("/api/products", headers=analyst).json()
+        assert [d["product_id"] for d in drafts if d["state"] == "draft"] == [
+            reports[-1].product_id
+        ]
+        r = client.post(
+            f"/api/products/{reports[-1].product_id}/approve",
+            headers=supervisor,
+            json={"agencies": ["SEMAR"]},
+        )
+        assert r.status_code == 200, r.text
+        r = client.get("/api/sites", headers=_bearer(client, users["semar.enlace"]))
+        assert reports[-1].site_id in {s["site_id"] for s in r.json()}
+    assert verify(demo_dir).ok
+
+
+def test_demo_store_second_run(demo_dir: Path) -> None:
+    """A second demo run keeps the products and gives the accounts new passwords: the old
+    ones stop working."""
+    first = prepare_demo_store(demo_dir)
+    second = prepare_demo_store(demo_dir)
+    assert second.products == [] and second.products_kept == len(first.products)
+    assert second.sync.inserted == 0
+    with TestClient(create_app(demo_dir)) as client:
+        for old, new in zip(first.users, second.users, strict=True):
+            assert old.password != new.password
+            assert _login(client, old).status_code == 401
+            assert _login(client, new).status_code == 200
+    assert verify(demo_dir).ok

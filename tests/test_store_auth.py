@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from click.testing import Result
 from sqlalchemy import func, select, text
+from typer.testing import CliRunner
 
 from tests.conftest import SEED_USERS
+from vigia.cli import app
 from vigia.store import (
     TOKEN_TTL,
+    AuditEntry,
     AuthError,
     Conflict,
     NotFound,
@@ -151,3 +158,82 @@ def test_who_may_create_users(store: Store) -> None:
         ]
         with pytest.raises(PermissionDenied):
             list_users(s, officer)
+
+
+# --- vigia users -------------------------------------------------------------------------------
+def _users(data_dir: Path, *args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(app, ["users", *args, "--data-dir", str(data_dir)], input=stdin)
+
+
+def _signs_in(store: Store, username: str, password: str) -> bool:
+    try:
+        with store.transaction() as s:
+            authenticate(s, username, password)
+    except AuthError:
+        return False
+    return True
+
+
+def test_users_cli(data_dir: Path, store: Store) -> None:
+    """`vigia users add|list|passwd|disable|enable` on the store of a data directory."""
+    r = _users(data_dir, "add", "semar.nuevo", "--role", "partner-officer", "--agency", "SEMAR")
+    assert r.exit_code == 0, r.output
+    generated = re.search(r"\(shown once\): (\S+)", r.output)
+    assert generated is not None and _signs_in(store, "semar.nuevo", generated.group(1))
+
+    args = ("add", "ana.dos", "--role", "analyst", "--agency", "VIGIA", "--name", "Ana Dos")
+    r = _users(data_dir, *args, "--password-stdin", stdin="una-clave-bastante-larga\n")
+    assert r.exit_code == 0 and "shown once" not in r.output, r.output
+    assert _signs_in(store, "ana.dos", "una-clave-bastante-larga")
+
+    with store.read_only() as s:
+        before = s.scalar(select(func.count()).select_from(User))
+    for bad in (
+        ("add", "x.y", "--role", "admin", "--agency", "SEMAR"),  # unknown role
+        ("add", "semar.nuevo", "--role", "analyst", "--agency", "VIGIA"),  # taken
+        ("add", "z.z", "--role", "analyst", "--agency", "NOPE"),  # unknown agency
+        ("passwd", "nadie"),
+        ("disable", "nadie"),
+    ):
+        r = _users(data_dir, *bad)
+        assert r.exit_code == 2 and "error" in r.output, (bad, r.output)
+    r = _users(data_dir, "add", "z.z", "--role", "analyst", "--agency", "VIGIA",
+               "--password-stdin", stdin="short\n")  # fmt: skip
+    assert r.exit_code == 2 and "at least" in r.output
+    with store.read_only() as s:
+        assert s.scalar(select(func.count()).select_from(User)) == before
+
+    r = _users(data_dir, "list", "--json")
+    assert r.exit_code == 0, r.output
+    listed = {u["username"]: u for u in json.loads(r.output)}
+    assert listed["semar.nuevo"] == {
+        "username": "semar.nuevo",
+        "role": "partner-officer",
+        "agency": "SEMAR",
+        "display_name": "semar.nuevo",
+        "language": "es",
+        "active": True,
+    }
+    assert listed["ana.dos"]["display_name"] == "Ana Dos" and listed["ana.dos"]["language"] == "en"
+    assert "hash" not in r.output
+
+    r = _users(data_dir, "passwd", "semar.nuevo")
+    assert r.exit_code == 0, r.output
+    new = re.search(r"\(shown once\): (\S+)", r.output)
+    assert new is not None and new.group(1) != generated.group(1)
+    assert not _signs_in(store, "semar.nuevo", generated.group(1))
+    assert _signs_in(store, "semar.nuevo", new.group(1))
+
+    with store.transaction() as s:
+        token = authenticate(s, "ana.dos", "una-clave-bastante-larga").token
+    assert _users(data_dir, "disable", "ana.dos").exit_code == 0
+    assert not _signs_in(store, "ana.dos", "una-clave-bastante-larga")
+    with store.transaction() as s, pytest.raises(AuthError):
+        user_for_token(s, token)
+    assert _users(data_dir, "enable", "ana.dos").exit_code == 0
+    assert _signs_in(store, "ana.dos", "una-clave-bastante-larga")
+    with store.read_only() as s:
+        actors = s.execute(
+            select(AuditEntry.actor, AuditEntry.action).where(AuditEntry.object_id == "ana.dos")
+        ).all()
+    assert ("system", "disable") in actors and ("system", "enable") in actors

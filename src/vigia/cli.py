@@ -546,7 +546,43 @@ def demo(
         as_json=False,
         until=None,
     )
-    console.print(f"data directory: {data}")
+    console.rule("[bold]11. the store: demo users and released products")
+    _demo_store(data)
+
+
+def _demo_store(data: Path) -> None:
+    """Step 11 of the demo: store, accounts (passwords printed once) and released products."""
+    from vigia.api.demo import prepare_demo_store
+
+    try:
+        with console.status("syncing sites, creating users, drafting and releasing products"):
+            made = prepare_demo_store(data)
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    sync = made.sync
+    console.print(f"store: {sync.inserted} sites added, {sync.updated} updated")
+    users = Table(title="Demo accounts / Cuentas de demostración (passwords shown once)")
+    for col in ("user", "role", "agency", "password"):
+        users.add_column(col)
+    for u in made.users:
+        users.add_row(u.username, u.role, u.agency, u.password)
+    out.print(users)
+    if made.products_kept:
+        console.print(f"{made.products_kept} products already in the store: none added")
+    else:
+        products = Table(title="Products (analyst drafts, supervisor releases)")
+        for col in ("product", "kind", "site", "state", "released to"):
+            products.add_column(col)
+        for p in made.products:
+            products.add_row(
+                p.product_id, p.kind, p.site_id or "", p.state, ", ".join(p.agencies) or "-"
+            )
+        out.print(products)
+    out.print(
+        f"Serve it: [bold]vigia serve --data-dir {data}[/] and open http://127.0.0.1:8000/ "
+        "(partner accounts see only what was released to their agency)"
+    )
 
 
 DataDirOpt = Annotated[
@@ -872,6 +908,134 @@ def audit_verify_cmd(data_dir: DataDirOpt = Path("vigia-data")) -> None:
         _fail(exc)
         return
     raise typer.Exit(code)
+
+
+users_app = typer.Typer(no_args_is_help=True, help="Accounts of the API and web UI.")
+app.add_typer(users_app, name="users")
+PasswordStdinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the password from standard input (else one is generated)"
+    ),
+]
+
+
+def _stdin_password(use: bool) -> str | None:
+    return sys.stdin.readline().rstrip("\r\n") if use else None
+
+
+def _show_password(username: str, password: str | None) -> None:
+    if password is not None:
+        out.print(f"password for {username} (shown once): {password}")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Lower-case login name")],
+    role: Annotated[
+        str, typer.Option(help="analyst, supervisor, partner-liaison or partner-officer")
+    ],
+    agency: Annotated[str, typer.Option(help="Agency code, e.g. VIGIA, SEMAR, FGR")],
+    name: Annotated[str | None, typer.Option("--name", help="Display name")] = None,
+    language: Annotated[
+        str | None, typer.Option(help="en or es (default: es for partner roles)")
+    ] = None,
+    password_stdin: PasswordStdinOpt = False,
+    data_dir: DataDirOpt = Path("vigia-data"),
+) -> None:
+    """Create an account; without --password-stdin a password is generated and printed once."""
+    from vigia.store.commands import add_user
+
+    try:
+        info, generated = add_user(
+            data_dir,
+            username,
+            role,
+            agency,
+            password=_stdin_password(password_stdin),
+            display_name=name,
+            language=language,
+        )
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    out.print(f"created {info.username} ({info.role}, {info.agency}, {info.language})")
+    _show_password(info.username, generated)
+
+
+@users_app.command("list")
+def users_list(
+    data_dir: DataDirOpt = Path("vigia-data"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Every account: role, agency, language and whether it is enabled."""
+    from dataclasses import asdict
+
+    from vigia.store.commands import list_user_info
+
+    try:
+        rows = list_user_info(data_dir)
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps([asdict(r) for r in rows], ensure_ascii=False))
+        return
+    t = Table(title=f"{len(rows)} accounts")
+    for col in ("user", "name", "role", "agency", "lang", "enabled"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(
+            r.username, r.display_name, r.role, r.agency, r.language, "yes" if r.active else "no"
+        )
+    out.print(t)
+
+
+@users_app.command("passwd")
+def users_passwd(
+    username: Annotated[str, typer.Argument(help="Login name")],
+    password_stdin: PasswordStdinOpt = False,
+    data_dir: DataDirOpt = Path("vigia-data"),
+) -> None:
+    """Replace a password (revoking the user's tokens); generated unless --password-stdin."""
+    from vigia.store.commands import reset_password
+
+    try:
+        generated = reset_password(data_dir, username, password=_stdin_password(password_stdin))
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    out.print(f"password of {username} replaced; their sessions are signed out")
+    _show_password(username, generated)
+
+
+def _set_active(username: str, active: bool, data_dir: Path) -> None:
+    from vigia.store.commands import set_user_active
+
+    try:
+        info = set_user_active(data_dir, username, active)
+    except VigiaError as exc:
+        _fail(exc)
+        return
+    out.print(f"{info.username} {'enabled' if active else 'disabled and signed out'}")
+
+
+@users_app.command("disable")
+def users_disable(
+    username: Annotated[str, typer.Argument(help="Login name")],
+    data_dir: DataDirOpt = Path("vigia-data"),
+) -> None:
+    """Disable an account and revoke its tokens."""
+    _set_active(username, False, data_dir)
+
+
+@users_app.command("enable")
+def users_enable(
+    username: Annotated[str, typer.Argument(help="Login name")],
+    data_dir: DataDirOpt = Path("vigia-data"),
+) -> None:
+    """Enable a disabled account again."""
+    _set_active(username, True, data_dir)
 
 
 @app.command()

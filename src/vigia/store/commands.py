@@ -1,5 +1,6 @@
-"""Functions behind the store's CLI commands (``vigia metrics``, ``vigia audit verify``) and the
-demo: they open the store of a data directory, do one thing, and close it."""
+"""Functions behind the store's CLI commands (``vigia metrics``, ``vigia audit verify``,
+``vigia users``) and the demo: they open the store of a data directory, do one thing, and close
+it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigia.store.audit import AuditReport
@@ -17,15 +19,20 @@ from vigia.store.errors import StoreError
 from vigia.store.metrics import compute_metrics
 from vigia.store.models import User
 from vigia.store.sites import SyncReport, load_sites_parquet, sync_sites
-from vigia.store.users import create_user
+from vigia.store.users import create_user, get_user, set_active, set_password
 
 __all__ = [
     "DEMO_USERS",
     "DemoUser",
+    "UserInfo",
+    "add_user",
     "audit_verify",
     "create_demo_users",
     "format_metrics",
+    "list_user_info",
     "metrics",
+    "reset_password",
+    "set_user_active",
     "sync_data_dir",
     "verify",
 ]
@@ -167,11 +174,111 @@ DEMO_USERS = (
 )
 
 
+def new_password() -> str:
+    """A generated password: 16 URL-safe characters (96 random bits)."""
+    return secrets.token_urlsafe(12)
+
+
 def create_demo_users(session: Session, *, actor: User | None = None) -> list[DemoUser]:
-    """Create the demo accounts with freshly generated passwords (returned, never stored)."""
+    """Create the demo accounts with freshly generated passwords (returned, never stored).
+
+    Accounts that already exist (a second demo run on the same data directory) get a new
+    password and are enabled again, so the passwords printed last are the ones that work.
+    """
     made = []
     for username, role, agency, name in DEMO_USERS:
-        password = secrets.token_urlsafe(12)
-        create_user(session, username, password, role, agency, display_name=name, actor=actor)
+        password = new_password()
+        existing = session.execute(select(User).where(User.username == username)).scalar()
+        if existing is None:
+            create_user(session, username, password, role, agency, display_name=name, actor=actor)
+        else:
+            set_password(session, existing, password)
+            if not existing.active:
+                set_active(session, actor, username, True)
         made.append(DemoUser(username, role, agency, name, password))
     return made
+
+
+# --- vigia users ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UserInfo:
+    """What ``vigia users list`` shows of an account (never its password hash)."""
+
+    username: str
+    role: str
+    agency: str
+    display_name: str
+    language: str
+    active: bool
+
+
+def _info(user: User) -> UserInfo:
+    return UserInfo(
+        user.username,
+        user.role,
+        user.agency_code,
+        user.display_name,
+        user.language,
+        user.active,
+    )
+
+
+def add_user(
+    data_dir: Path | str | None,
+    username: str,
+    role: str,
+    agency: str,
+    *,
+    password: str | None = None,
+    display_name: str | None = None,
+    language: str | None = None,
+    url: str | None = None,
+) -> tuple[UserInfo, str | None]:
+    """``vigia users add``: create an account (the store is created if needed).
+
+    Without ``password`` one is generated and returned (show it once); with one, None is
+    returned in its place.
+    """
+    generated = new_password() if password is None else None
+    with open_store(data_dir, url) as store, store.transaction() as session:
+        user = create_user(
+            session,
+            username,
+            password if password is not None else str(generated),
+            role,
+            agency,
+            display_name=display_name,
+            language=language,
+        )
+        return _info(user), generated
+
+
+def list_user_info(data_dir: Path | str | None = None, *, url: str | None = None) -> list[UserInfo]:
+    """``vigia users list``: every account, by username."""
+    with open_store(data_dir, url, create=False) as store, store.transaction() as session:
+        users = session.execute(select(User).order_by(User.username)).scalars()
+        return [_info(u) for u in users]
+
+
+def reset_password(
+    data_dir: Path | str | None,
+    username: str,
+    *,
+    password: str | None = None,
+    url: str | None = None,
+) -> str | None:
+    """``vigia users passwd``: replace a password (and revoke the user's tokens). Returns the
+    generated password when none was given."""
+    generated = new_password() if password is None else None
+    with open_store(data_dir, url, create=False) as store, store.transaction() as session:
+        user = get_user(session, username)
+        set_password(session, user, password if password is not None else str(generated))
+    return generated
+
+
+def set_user_active(
+    data_dir: Path | str | None, username: str, active: bool, *, url: str | None = None
+) -> UserInfo:
+    """``vigia users enable|disable``: disabling also revokes the user's tokens."""
+    with open_store(data_dir, url, create=False) as store, store.transaction() as session:
+        return _info(set_active(session, None, username, active))

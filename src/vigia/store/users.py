@@ -220,16 +220,18 @@ def set_password(session: Session, user: User, password: str) -> None:
     audit(session, row.username, "set_password", "user", row.username)
 
 
-def set_active(session: Session, actor: User, username: str, active: bool) -> User:
-    """Enable or disable a user (supervisors only); disabling revokes their tokens."""
+def set_active(session: Session, actor: User | None, username: str, active: bool) -> User:
+    """Enable or disable a user (supervisors only; ``actor`` None is the system, e.g. the CLI);
+    disabling revokes their tokens."""
     lock_audit(session)
-    if actor.role != "supervisor":
+    if actor is not None and actor.role != "supervisor":
         raise PermissionDenied("only a supervisor may enable or disable users")
     user = get_user(session, username)
     user.active = active
     if not active:
         revoke_user_tokens(session, user)
-    audit(session, actor.username, "enable" if active else "disable", "user", username)
+    who = actor.username if actor else "system"
+    audit(session, who, "enable" if active else "disable", "user", username)
     return user
 
 
