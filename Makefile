@@ -12,7 +12,7 @@ PG_VERSION  ?= 15
 PG_PACKAGES := postgresql postgresql-$(PG_VERSION)-postgis-3
 PG_DIR      ?= /tmp/vigia-pg-dev
 
-.PHONY: demo test lint typecheck pytest bench clean pg-deps pg-start pg-stop
+.PHONY: demo screenshots test lint typecheck pytest bench clean pg-deps pg-start pg-stop
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,10 @@ clean:
 # and Debian's Chromium, which the Playwright test drives (Playwright's browser downloads are
 # never used).
 .PHONY: web web-rebuild chromium
+# Retakes the README's screenshots of the web UI (docs/screenshot_*.png).
+screenshots: $(STAMP) pg-deps web
+	VIGIA_UPDATE_SCREENSHOTS=1 VIGIA_REQUIRE_BROWSER=1 $(VENV)/bin/pytest tests/test_web_ui.py
+
 web: chromium
 	scripts/build_web.sh --if-missing
 

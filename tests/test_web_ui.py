@@ -9,7 +9,8 @@ products list. Every request the pages make is recorded: none may leave the loop
 no response to the partner's page may name an unreleased site or a sortie.
 
 Chromium is Debian's (/usr/bin/chromium, installed by ``make web``); Playwright's own browser
-downloads are never used. Screenshots of both views are written to ``docs/``.
+downloads are never used. Screenshots of both views are taken on every run; with
+``VIGIA_UPDATE_SCREENSHOTS=1`` (``make screenshots``) they replace the ones in ``docs/``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "src" / "vigia" / "api" / "web"
 STATIC = WEB / "static"
 DOCS = ROOT / "docs"
+#: Set to 1 to write the screenshots over the README's ones in docs/.
+UPDATE_SCREENSHOTS_ENV = "VIGIA_UPDATE_SCREENSHOTS"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -397,6 +400,19 @@ def _site_rows(page: Any) -> list[str]:
     return page.eval_on_selector_all("#sites-table tbody tr", "rs => rs.map(r => r.dataset.siteId)")
 
 
+def _screenshot(page: Any, name: str, tmp_path: Path) -> None:
+    """Screenshot the page to ``tmp_path`` (or ``docs/`` when updating); it must be a PNG of
+    the whole viewport."""
+    target = DOCS if os.environ.get(UPDATE_SCREENSHOTS_ENV) == "1" else tmp_path
+    target.mkdir(exist_ok=True)
+    path = target / name
+    page.screenshot(path=str(path))
+    png = path.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (page.viewport_size["width"], page.viewport_size["height"])
+
+
 def _chip_loaded(page: Any, selector: str) -> None:
     page.wait_for_function(
         "sel => [...document.querySelectorAll(sel)].some(i => i.complete && i.naturalWidth > 0)",
@@ -405,7 +421,7 @@ def _chip_loaded(page: Any, selector: str) -> None:
 
 
 def test_partner_sees_only_released_sites_and_records_an_action(
-    server: Server, browser: Any
+    server: Server, browser: Any, tmp_path: Path
 ) -> None:
     traffic = Traffic()
     ctx = _context(browser, traffic)
@@ -446,8 +462,7 @@ def test_partner_sees_only_released_sites_and_records_an_action(
     assert sorted(kinds) == ["acknowledged", "lab_dismantled"]  # by the time each happened
     assert "laboratorio desmantelado" in page.inner_text("[data-testid='site-fields']")
     page.evaluate("() => document.querySelector('#panel').scrollTo(0, 0)")
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "screenshot_partner.png"))
+    _screenshot(page, "screenshot_partner.png", tmp_path)
 
     # The metrics follow the action: one site acted on, 220 lb = 99.79 kg of methamphetamine.
     page.click("#tabs button[data-view='metrics']")
@@ -490,7 +505,9 @@ def test_partner_sees_only_released_sites_and_records_an_action(
     assert errors == []
 
 
-def test_analyst_sees_every_site_with_evidence(server: Server, browser: Any) -> None:
+def test_analyst_sees_every_site_with_evidence(
+    server: Server, browser: Any, tmp_path: Path
+) -> None:
     traffic = Traffic()
     ctx = _context(browser, traffic)
     page = ctx.new_page()
@@ -521,8 +538,7 @@ def test_analyst_sees_every_site_with_evidence(server: Server, browser: Any) -> 
     assert page.locator("[data-testid='evidence'] tbody tr").count() == 1
     assert SORTIE in page.inner_text("[data-testid='site-fields']")
     _chip_loaded(page, "[data-testid='evidence'] img")
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "screenshot_analyst.png"))
+    _screenshot(page, "screenshot_analyst.png", tmp_path)
     page.click("button:has-text('Back to the list')")
     page.wait_for_selector("#sites-table")
     ctx.close()
