@@ -207,6 +207,29 @@ def test_metrics_for_one_agency(store: Store, users: dict[str, User], history: N
     assert fgr["sites"]["by_partner_status"] == {"inspected": 1}
 
 
+def test_each_agency_counts_its_own_status(
+    store: Store, users: dict[str, User], history: None
+) -> None:
+    """A later action by another agency on a site released to both does not move the site out of
+    the first agency's status counts (nor into theirs)."""
+    with store.transaction() as s:
+        before = compute_metrics(s, users["sam"], agency="SEMAR", now=NOW)
+        record_action(s, users["fgr.enlace"], "S00000001", "lab_dismantled", h(200), now=NOW)
+    with store.transaction() as s:
+        semar = compute_metrics(s, users["sam"], agency="SEMAR", now=NOW)
+        fgr = compute_metrics(s, users["sam"], agency="FGR", now=NOW)
+        everyone = compute_metrics(s, users["sam"], now=NOW)
+    assert before["sites"]["by_partner_status"] == {"operation": 1, "nothing_found": 1}
+    assert semar["sites"]["by_partner_status"] == before["sites"]["by_partner_status"]
+    assert fgr["sites"]["by_partner_status"] == {"dismantled": 1, "inspected": 1}
+    # for staff, across agencies, a site has the status of the latest action on it
+    assert everyone["sites"]["by_partner_status"] == {
+        "dismantled": 1,
+        "inspected": 1,
+        "operation": 1,
+    }
+
+
 def test_metrics_command(data_dir: Path, store: Store, history: None) -> None:
     m = metrics(data_dir)
     assert m["sites"]["acted_on"] == 3

@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 
 from vigia.share.products import iso_time
 from vigia.share.tearline import ReleasableSite, releasable_site
-from vigia.store import Action, Product, ProductRelease
-from vigia.store.models import PARTNER_STATUS_FOR_KIND
+from vigia.store import Product, ProductRelease
+from vigia.store.actions import agency_site_status
 
 __all__ = [
     "LANGS",
@@ -168,23 +168,6 @@ class PartnerIndex:
     """True once an audit entry listed the site ids of this listing."""
 
 
-def _partner_status(session: Session, agency_id: int) -> dict[str, str]:
-    """site_id -> the agency's status of the site (latest action by time; else acknowledged)."""
-    latest: dict[str, str] = {}
-    acked: set[str] = set()
-    rows = session.execute(
-        select(Action.site_id, Action.kind)
-        .where(Action.agency_id == agency_id)
-        .order_by(Action.occurred_at, Action.id)
-    ).all()
-    for site_id, kind in rows:
-        if kind == "acknowledged":
-            acked.add(site_id)
-        else:
-            latest[site_id] = PARTNER_STATUS_FOR_KIND[kind]
-    return {s: PARTNER_STATUS_FOR_KIND["acknowledged"] for s in acked} | latest
-
-
 def build_partner_index(
     session: Session,
     agency_id: int,
@@ -223,7 +206,7 @@ def build_partner_index(
             if s in product_ids:
                 product_ids[s].append(pid)
                 chip_hashes[s].update(h for _, h in tl.chips.get(s, ()) if h)
-    status = _partner_status(session, agency_id)
+    status = agency_site_status(session, agency_id)
     site_ids = sorted(latest_report)
     views: dict[str, dict[str, dict[str, Any]]] = {lang: {} for lang in LANGS}
     for s in site_ids:

@@ -36,6 +36,7 @@ __all__ = [
     "POUND_KG",
     "SeizureInput",
     "acknowledge",
+    "agency_site_status",
     "list_actions",
     "normalise_amount",
     "record_action",
@@ -256,6 +257,25 @@ def record_action(
         now=t_now,
     )
     return action
+
+
+def agency_site_status(session: Session, agency_id: int) -> dict[str, str]:
+    """site_id -> one agency's own status of the site: that of its latest action by time (ties
+    by id), else 'acknowledged' when it only acknowledged receipt. Other agencies' actions do not
+    count (``Site.partner_status`` is the latest across all agencies, for staff)."""
+    latest: dict[str, str] = {}
+    acked: set[str] = set()
+    rows = session.execute(
+        select(Action.site_id, Action.kind)
+        .where(Action.agency_id == agency_id)
+        .order_by(Action.occurred_at, Action.id)
+    ).all()
+    for site_id, kind in rows:
+        if kind == "acknowledged":
+            acked.add(site_id)
+        else:
+            latest[site_id] = PARTNER_STATUS_FOR_KIND[kind]
+    return {s: PARTNER_STATUS_FOR_KIND["acknowledged"] for s in acked} | latest
 
 
 def _update_site_status(session: Session, site_id: str, action: Action) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vigia.store.actions import agency_site_status
 from vigia.store.audit import audit
 from vigia.store.errors import NotFound, PermissionDenied
 from vigia.store.models import (
@@ -129,12 +130,13 @@ def compute_metrics(
     order = {s: i for i, s in enumerate(SUBSTANCES)}
 
     statuses: Counter[str] = Counter()
-    status_q = select(Site.partner_status, func.count()).group_by(Site.partner_status)
-    if agency_id is not None:
-        status_q = status_q.where(Site.partner_status_agency_id == agency_id)
-    for status, n in session.execute(status_q).all():
-        if status is not None:
-            statuses[status] = n
+    if agency_id is not None:  # the agency's own status of each site, whoever acted last
+        statuses.update(agency_site_status(session, agency_id).values())
+    else:
+        status_q = select(Site.partner_status, func.count()).group_by(Site.partner_status)
+        for status, n in session.execute(status_q).all():
+            if status is not None:
+                statuses[status] = n
     products = dict.fromkeys(PRODUCT_STATES, 0)
     products.update({state: n for state, n in session.execute(prod_q).all()})
 
