@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ def _bearer(client: TestClient, user: DemoUser) -> dict[str, str]:
 def test_demo_store_is_served(demo_dir: Path) -> None:
     """The demo's data directory, served: each partner sees only what was released to their
     agency, the draft waits for the supervisor, and the audit chain is intact."""
-    made = prepare_demo_store(demo_dir)
+    made = prepare_demo_store(demo_dir, export_dir=demo_dir.parent / "products")
     catalog_sites = Catalog(demo_dir).sites()
     assert made.sync.inserted == catalog_sites.num_rows and made.products_kept == 0
     reports = [p for p in made.products if p.kind == "site_report"]
@@ -125,6 +126,22 @@ def test_demo_store_is_served(demo_dir: Path) -> None:
         key=lambda r: (-r["probability"], r["site_id"]),
     )
     assert [p.site_id for p in reports] == [r["site_id"] for r in best[: len(reports)]]
+
+    # the partner renderings of the first report, as handed over
+    first = reports[0]
+    files = {p.suffix: p for p in made.exported}
+    names = ("-es.pdf", "-en.pdf", "-es.kml", "-en.geojson")
+    assert sorted(p.name for p in made.exported) == sorted(first.product_id + n for n in names)
+    assert all(p.read_bytes().startswith(b"%PDF-") for p in made.exported if p.suffix == ".pdf")
+    features = json.loads(files[".geojson"].read_text())["features"]
+    site = next(r for r in catalog_sites.to_pylist() if r["site_id"] == first.site_id)
+    point = next(f for f in features if f["geometry"]["type"] == "Point")
+    assert point["geometry"]["coordinates"][:2] == pytest.approx([site["lon"], site["lat"]])
+    kml = ET.fromstring(files[".kml"].read_bytes())
+    assert first.site_id in "".join(kml.itertext())
+    for path in (files[".kml"], files[".geojson"]):  # nothing source-sensitive
+        text = path.read_text()
+        assert all(sortie not in text for sortie in site["sorties"]), path
 
     users = {u.username: u for u in made.users}
     assert {u.password for u in made.users}.isdisjoint({None, ""})

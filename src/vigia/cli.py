@@ -547,16 +547,16 @@ def demo(
         until=None,
     )
     console.rule("[bold]11. the store: demo users and released products")
-    _demo_store(data)
+    _demo_store(data, out_dir / "products")
 
 
-def _demo_store(data: Path) -> None:
+def _demo_store(data: Path, export_dir: Path) -> None:
     """Step 11 of the demo: store, accounts (passwords printed once) and released products."""
     from vigia.api.demo import prepare_demo_store
 
     try:
         with console.status("syncing sites, creating users, drafting and releasing products"):
-            made = prepare_demo_store(data)
+            made = prepare_demo_store(data, export_dir=export_dir)
     except VigiaError as exc:
         _fail(exc)
         return
@@ -579,6 +579,8 @@ def _demo_store(data: Path) -> None:
                 p.product_id, p.kind, p.site_id or "", p.state, ", ".join(p.agencies) or "-"
             )
         out.print(products)
+    for path in made.exported:
+        console.print(f"partner rendering → {path}")
     out.print(
         f"Serve it: [bold]vigia serve --data-dir {data}[/] and open http://127.0.0.1:8000/ "
         "(partner accounts see only what was released to their agency)"

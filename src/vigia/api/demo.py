@@ -5,8 +5,9 @@ mirrors ``DIR/sites.parquet`` into the store, creates the demo accounts with gen
 passwords, and runs the release chain the way people would through the API: the demo analyst
 drafts a site report for each of the best candidates and a digest, the demo supervisor (a second
 person) approves them for the partner agencies, and one report is left as a draft awaiting
-approval. A second run on the same directory keeps the products and gives the accounts new
-passwords.
+approval. The partner's renderings of the first released report (PDF in Spanish and English,
+KML, GeoJSON) are written out as they would be handed over. A second run on the same directory
+keeps the products and gives the accounts new passwords.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from vigia.api.cache import Generation
-from vigia.api.productsvc import DraftRequest, draft_product
+from vigia.api.productsvc import DraftRequest, draft_product, render_product
 from vigia.exploit.catalog import Catalog
 from vigia.store import (
     Product,
@@ -27,7 +28,8 @@ from vigia.store import (
     get_user,
     open_store,
 )
-from vigia.store.commands import DemoUser, create_demo_users, sync_data_dir
+from vigia.store.audit import audit
+from vigia.store.commands import CLI_ACTOR, DemoUser, create_demo_users, sync_data_dir
 
 __all__ = ["DEMO_RELEASES", "DemoProduct", "DemoStore", "prepare_demo_store"]
 
@@ -36,6 +38,8 @@ __all__ = ["DEMO_RELEASES", "DemoProduct", "DemoStore", "prepare_demo_store"]
 DEMO_RELEASES: tuple[tuple[str, ...], ...] = (("SEMAR", "FGR"), ("SEMAR",), ("SEMAR",), ("FGR",))
 #: Agencies the demo digest is released to.
 DEMO_DIGEST_TO = ("SEMAR", "FGR")
+#: (format, language) of the partner renderings :func:`prepare_demo_store` writes out.
+DEMO_EXPORTS = (("pdf", "es"), ("pdf", "en"), ("kml", "es"), ("geojson", "en"))
 #: The demo's marking: unclassified, for official use only, releasable to the USA and Mexico.
 DEMO_CLASSIFICATION = "UNCLASSIFIED"
 DEMO_CAVEATS = ("FOUO",)
@@ -62,6 +66,7 @@ class DemoStore:
     users: list[DemoUser]
     products: list[DemoProduct]
     products_kept: int
+    exported: list[Path]
 
 
 def _assessment(site: Site) -> str:
@@ -102,9 +107,12 @@ def _made(p: Product) -> DemoProduct:
     )
 
 
-def prepare_demo_store(data_dir: Path | str, *, url: str | None = None) -> DemoStore:
+def prepare_demo_store(
+    data_dir: Path | str, *, url: str | None = None, export_dir: Path | str | None = None
+) -> DemoStore:
     """Sync ``data_dir``'s sites into its store, create (or re-password) the demo accounts and,
-    when the store has no products yet, draft and release the demo products (see module doc).
+    when the store has no products yet, draft and release the demo products (see module doc);
+    with ``export_dir``, write the partner renderings of the first released site report there.
 
     ``url`` (or ``$VIGIA_DATABASE_URL``) selects another database than ``data_dir/vigia.db``.
     """
@@ -112,6 +120,7 @@ def prepare_demo_store(data_dir: Path | str, *, url: str | None = None) -> DemoS
     sync = sync_data_dir(data_dir, url=url)
     catalog = Catalog(data_dir)
     made: list[DemoProduct] = []
+    exported: list[Path] = []
     with open_store(data_dir, url) as store:
         with store.transaction() as session:
             users = create_demo_users(session)
@@ -135,5 +144,22 @@ def prepare_demo_store(data_dir: Path | str, *, url: str | None = None) -> DemoS
                     p = draft_product(session, analyst, _request("digest"), catalog)
                     p = approve_release(session, supervisor, p.product_id, DEMO_DIGEST_TO)
                     made.append(_made(p))
+            if made and export_dir is not None:
+                out = Path(export_dir)
+                out.mkdir(parents=True, exist_ok=True)
+                with store.transaction() as session:
+                    first = session.get_one(Product, made[0].product_id)
+                    for fmt, lang in DEMO_EXPORTS:
+                        r = render_product(session, first, fmt, lang, partner=True)
+                        exported.append(out / r.filename)
+                        exported[-1].write_bytes(r.data)
+                    audit(
+                        session,
+                        CLI_ACTOR,
+                        "export",
+                        "product",
+                        first.product_id,
+                        {"files": [p.name for p in exported], "audience": "partner"},
+                    )
     Generation(data_dir).bump()  # a server already running on data_dir sees the change
-    return DemoStore(sync, users, made, kept)
+    return DemoStore(sync, users, made, kept, exported)
