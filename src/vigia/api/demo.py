@@ -72,12 +72,13 @@ class DemoStore:
 def _assessment(site: Site) -> str:
     """The analyst's assessment of a demo site, in English and Spanish."""
     p = site.probability or 0.0
+    shown = f"{p:.2f}" if p < 0.995 else "> 0.99"  # never round up to certainty
     n = site.n_passes or 0
     night = site.night_passes or 0
     return (
-        f"Probable clandestine synthetic-drug laboratory: probability {p:.2f} after {n} "
+        f"Probable clandestine synthetic-drug laboratory: probability {shown} after {n} "
         f"passes ({night} at night). / Probable laboratorio clandestino de drogas sintéticas: "
-        f"probabilidad {p:.2f} tras {n} pasadas ({night} nocturnas)."
+        f"probabilidad {shown} tras {n} pasadas ({night} nocturnas)."
     )
 
 
