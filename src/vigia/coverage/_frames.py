@@ -213,13 +213,25 @@ def _cross(ax: Any, ay: Any, bx: Any, by: Any) -> Any:
 
 
 def _segments_cross(
-    p: tuple[Any, Any], q: tuple[Any, Any], r: tuple[Any, Any], s: tuple[Any, Any]
+    p: tuple[Any, Any],
+    q: tuple[Any, Any],
+    r: tuple[Any, Any],
+    s: tuple[Any, Any],
+    tol: Any = 0.0,
 ) -> npt.NDArray[np.bool_]:
-    """Segments p-q and r-s intersect (touching included), vectorised."""
-    d1 = _cross(q[0] - p[0], q[1] - p[1], r[0] - p[0], r[1] - p[1])
-    d2 = _cross(q[0] - p[0], q[1] - p[1], s[0] - p[0], s[1] - p[1])
-    d3 = _cross(s[0] - r[0], s[1] - r[1], p[0] - r[0], p[1] - r[1])
-    d4 = _cross(s[0] - r[0], s[1] - r[1], q[0] - r[0], q[1] - r[1])
+    """Segments p-q and r-s intersect (touching included), vectorised.
+
+    Orientations within ``tol`` (a cross product, in squared coordinate units) of zero count as
+    collinear: a corner that lies on an opposite edge up to rounding touches it.
+    """
+
+    def side(d: Any) -> Any:
+        return np.where(np.abs(d) <= tol, 0.0, np.sign(d))
+
+    d1 = side(_cross(q[0] - p[0], q[1] - p[1], r[0] - p[0], r[1] - p[1]))
+    d2 = side(_cross(q[0] - p[0], q[1] - p[1], s[0] - p[0], s[1] - p[1]))
+    d3 = side(_cross(s[0] - r[0], s[1] - r[1], p[0] - r[0], p[1] - r[1]))
+    d4 = side(_cross(s[0] - r[0], s[1] - r[1], q[0] - r[0], q[1] - r[1]))
     return np.asarray((d1 * d2 <= 0) & (d3 * d4 <= 0), bool)
 
 
@@ -227,7 +239,8 @@ def quads_ok(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.
     """Which (n, 4) corner quadrilaterals are usable: finite, in range, simple, non-zero area.
 
     "Simple" means the two pairs of opposite edges do not meet (no bow-tie); this is the
-    same set of quadrilaterals that shapely's ``is_valid`` accepts.
+    same set of quadrilaterals that shapely's ``is_valid`` accepts, except that a corner lying on
+    another edge up to rounding (where shapely's answer depends on the rounding) is not simple.
     """
     finite = np.asarray(np.isfinite(lon).all(1) & np.isfinite(lat).all(1), bool)
     rng = (np.abs(lat) <= 90).all(1) & (np.abs(lon) <= 180).all(1)
@@ -236,11 +249,13 @@ def quads_ok(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.
     x = x - x[:, :1]
     y = y - y[:, :1]
     area2 = _cross(x, y, np.roll(x, -1, 1), np.roll(y, -1, 1)).sum(1)
+    # Zero up to rounding, for areas and orientations (after the shift to the first corner).
+    extent = np.maximum(np.ptp(x, axis=1), np.ptp(y, axis=1))
+    tol = 1e-9 * extent * extent
     c = [(x[:, k], y[:, k]) for k in range(4)]
-    bow = _segments_cross(c[0], c[1], c[2], c[3]) | _segments_cross(c[1], c[2], c[3], c[0])
+    bow = _segments_cross(c[0], c[1], c[2], c[3], tol)
+    bow |= _segments_cross(c[1], c[2], c[3], c[0], tol)
     # A repeated consecutive corner leaves a triangle, valid whenever it has an area.
     dup = ((x == np.roll(x, -1, 1)) & (y == np.roll(y, -1, 1))).any(1)
-    # Zero area up to rounding (collinear corners after the shift to the first corner).
-    extent = np.maximum(np.ptp(x, axis=1), np.ptp(y, axis=1))
-    has_area = np.abs(area2) > 1e-9 * extent * extent
+    has_area = np.abs(area2) > tol
     return np.asarray(finite & rng & has_area & (dup | ~bow), bool)
