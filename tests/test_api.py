@@ -11,9 +11,6 @@ import io
 import json
 import shutil
 import socket
-import subprocess
-import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from tests.conftest import SEED_USERS, SITE_SCHEMA, _site_row
+from tests.takserver import Subscriber, start_taky
 from vigia.api import create_app
 from vigia.coverage import demo_aois_path
 from vigia.coverage.accumulate import CELLS_SCHEMA
@@ -641,72 +639,14 @@ def test_openapi_and_web(api: Api) -> None:
 
 
 # --- TAK delivery ------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def taky_port(tmp_path: Path) -> Iterator[int]:
     """A real TAK server (taky, from PyPI) on loopback, plain TCP."""
     pytest.importorskip("taky")
     root = tmp_path / "taky"
     root.mkdir()
-    port = _free_port()
-    cfg = root / "taky.conf"
-    cfg.write_text(
-        "[taky]\nhostname = localhost\nnode_id = VIGIAAPI\nbind_ip = 127.0.0.1\n"
-        f"root_dir = {root}\n[cot_server]\nport = {port}\n"
-        f"[dp_server]\nupload_path = {root / 'dp'}\n[ssl]\nenabled = false\n",
-        encoding="utf-8",
-    )
-    log = root / "taky.log"
-    with log.open("wb") as fp:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "taky.cot", "-c", str(cfg), "-l", "info"],
-            stdout=fp,
-            stderr=subprocess.STDOUT,
-            cwd=root,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text(errors="replace")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "taky did not start"
-                time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _read_events(sock: socket.socket, uids: set[str]) -> dict[str, ET.Element]:
-    parser: Any = ET.XMLPullParser(events=("end",))
-    parser.feed(b"<stream>")
-    got: dict[str, ET.Element] = {}
-    sock.settimeout(1.0)
-    deadline = time.monotonic() + 60
-    while not uids <= set(got) and time.monotonic() < deadline:
-        try:
-            data = sock.recv(65536)
-        except TimeoutError:
-            continue
-        if not data:
-            break
-        parser.feed(data)
-        for _, elem in parser.read_events():
-            if elem.tag == "event":
-                got[elem.get("uid", "")] = elem
-    return got
+    for taky in start_taky(root):
+        yield taky.port
 
 
 def test_release_pushes_markers_to_tak(data_dir: Path, database_url: str, taky_port: int) -> None:
@@ -717,7 +657,7 @@ def test_release_pushes_markers_to_tak(data_dir: Path, database_url: str, taky_p
     with TestClient(app) as client, socket.create_connection(("127.0.0.1", taky_port)) as sub:
         api = Api(client, data_dir, database_url, {})
         pid = api.release(SITES[0], ["SEMAR"], assessment="Posible laboratorio.")
-        got = _read_events(sub, {SITES[0]})
+        got = Subscriber(sub).read_until({SITES[0]})
         assert SITES[0] in got
         event = got[SITES[0]]
         assert event.get("type") == "a-u-G"

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import signal
 import socket
 import ssl
-import subprocess
-import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.takserver import PLAIN_TCP, WAIT_S, Subscriber, Taky, free_port, start_taky
 from vigia.share.markings import Marking
 from vigia.share.products import ReleaseError, approve, digest
 from vigia.share.render import CotEvent, cot_events
@@ -33,97 +29,13 @@ pytest.importorskip("taky")
 
 T0 = dt.datetime(2026, 3, 14, 5, 0, tzinfo=dt.UTC)
 MARKING = Marking("UNCLASSIFIED", ["FOUO"], ["USA", "MEX"])
-#: Generous bound on waiting for the server (s): only to avoid hanging, never asserted on.
-WAIT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Taky:
-    port: int
-    root: Path
-    log: Path
-
-
-def _start_taky(root: Path, ssl_section: str, port: int | None = None) -> Iterator[Taky]:
-    port = port or _free_port()
-    cfg = root / "taky.conf"
-    cfg.write_text(
-        "[taky]\nhostname = localhost\nnode_id = VIGIATEST\nbind_ip = 127.0.0.1\n"
-        f"root_dir = {root}\n"
-        f"[cot_server]\nport = {port}\n"
-        f"[dp_server]\nupload_path = {root / 'dp'}\n" + ssl_section,
-        encoding="utf-8",
-    )
-    log = root / "taky.log"
-    with log.open("wb") as log_fp:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "taky.cot", "-c", str(cfg), "-l", "info"],
-            stdout=log_fp,
-            stderr=subprocess.STDOUT,
-            cwd=root,
-        )
-    try:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"taky exited: {log.read_text(errors='replace')}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("taky did not start listening")
-                time.sleep(0.1)
-        yield Taky(port, root, log)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
 def taky_tcp(tmp_path: Path) -> Iterator[Taky]:
     root = tmp_path / "t"
     root.mkdir()
-    yield from _start_taky(root, "[ssl]\nenabled = false\n")
-
-
-class Subscriber:
-    """A plain TAK client: connects, then reads the CoT events the server relays to it."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.parser = ET.XMLPullParser(events=("end",))
-        self.parser.feed(b"<stream>")
-        self.events: dict[str, ET.Element] = {}
-
-    def read_until(self, uids: set[str]) -> dict[str, ET.Element]:
-        deadline = time.monotonic() + WAIT_S
-        self.sock.settimeout(1.0)
-        while not uids <= set(self.events) and time.monotonic() < deadline:
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            if not data:
-                break
-            self.parser.feed(data)
-            for _, elem in self.parser.read_events():
-                if elem.tag == "event":
-                    self.events[elem.get("uid", "")] = elem
-        return self.events
-
-    def close(self) -> None:
-        self.sock.close()
+    yield from start_taky(root)
 
 
 def _sites() -> list[dict[str, object]]:
@@ -206,7 +118,7 @@ def test_markers_arrive_at_taky(taky_tcp: Taky) -> None:
 
 
 def test_connection_refused_retries_then_fails() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     waits: list[float] = []
     _, released = _released_digest()
     policy = RetryPolicy(max_attempts=4, initial_delay_s=0.01, multiplier=2.0, max_delay_s=0.03)
@@ -244,10 +156,10 @@ def test_server_that_comes_up_between_attempts(tmp_path: Path) -> None:
     """Attempt 1 is refused; the server starts during the backoff wait; attempt 2 delivers."""
     root = tmp_path / "t"
     root.mkdir()
-    port = _free_port()
+    port = free_port()
     _, released = _released_digest()
     events = cot_events(released.tearline)
-    server = _start_taky(root, "[ssl]\nenabled = false\n", port)
+    server = start_taky(root, PLAIN_TCP, port)
     started: list[Taky] = []
 
     def start_server(_: float) -> None:
@@ -359,7 +271,7 @@ def test_markers_arrive_over_tls(tmp_path: Path) -> None:
     )
     _, released = _released_digest()
     events = cot_events(released.tearline)
-    for taky in _start_taky(root, section):
+    for taky in start_taky(root, section):
         ctx = ssl.create_default_context(cafile=str(pki["ca.crt"]))
         ctx.load_cert_chain(str(pki["viewer.crt"]), str(pki["viewer.key"]))
         raw = socket.create_connection(("127.0.0.1", taky.port))
