@@ -396,6 +396,18 @@ def _login(page: Any, base: str, username: str) -> None:
     page.wait_for_selector("body[data-ready='true']")
 
 
+def _signed_in(browser: Any, server: Server, username: str) -> tuple[Any, Any, Traffic, list[str]]:
+    """A fresh browser context signed in as ``username``: (context, page, its recorded traffic,
+    the page's script errors as they happen)."""
+    traffic = Traffic()
+    ctx = _context(browser, traffic)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _login(page, server.base, username)
+    return ctx, page, traffic, errors
+
+
 def _site_rows(page: Any) -> list[str]:
     return page.eval_on_selector_all("#sites-table tbody tr", "rs => rs.map(r => r.dataset.siteId)")
 
@@ -423,12 +435,7 @@ def _chip_loaded(page: Any, selector: str) -> None:
 def test_partner_sees_only_released_sites_and_records_an_action(
     server: Server, browser: Any, tmp_path: Path
 ) -> None:
-    traffic = Traffic()
-    ctx = _context(browser, traffic)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    _login(page, server.base, "semar.oficial")
+    ctx, page, traffic, errors = _signed_in(browser, server, "semar.oficial")
 
     # Spanish by default for partner users.
     assert page.get_attribute("html", "lang") == "es"
@@ -508,12 +515,7 @@ def test_partner_sees_only_released_sites_and_records_an_action(
 def test_analyst_sees_every_site_with_evidence(
     server: Server, browser: Any, tmp_path: Path
 ) -> None:
-    traffic = Traffic()
-    ctx = _context(browser, traffic)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    _login(page, server.base, "ana")
+    ctx, page, traffic, errors = _signed_in(browser, server, "ana")
 
     assert page.get_attribute("html", "lang") == "en"
     assert _site_rows(page) == [RELEASED, DRAFTED, UNPUBLISHED]  # ranked by probability
@@ -547,10 +549,7 @@ def test_analyst_sees_every_site_with_evidence(
 
 
 def test_supervisor_releases_a_draft_of_another_author(server: Server, browser: Any) -> None:
-    traffic = Traffic()
-    ctx = _context(browser, traffic)
-    page = ctx.new_page()
-    _login(page, server.base, "sam")
+    ctx, page, traffic, _ = _signed_in(browser, server, "sam")
     page.click("#tabs button[data-view='products']")
     draft = page.locator(f"article.product[data-state='draft']:has-text('{DRAFTED}')")
     draft.wait_for()
