@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from vigia.errors import ChecksumError, ItemError, KLVError, VigiaError
 from vigia.klv import st0601
-from vigia.klv.batch import SCHEMA, KLVStreamDecoder, decode_buffer
+from vigia.klv.batch import SCHEMA, KLVStreamDecoder, decode_buffer, walk_local_sets
 from vigia.klv.ber import decode_ber_length, decode_ber_oid, encode_ber_length, encode_ber_oid
 from vigia.klv.encode import encode_st0601, encode_st0601_stream, encode_table
 from vigia.klv.keys import ST0601_KEY
@@ -297,6 +297,26 @@ def test_empty_and_tiny_inputs() -> None:
 
 
 STREAM, STREAM_OFFSETS = encode_st0601_stream(synthetic_columns(40, seed=5))
+
+
+def test_impossible_item_lengths_are_damage() -> None:
+    """An item length that announces more bytes than there are (up to 2^64 - 1, which would wrap
+    to a negative int64 offset) is damage in that packet only; the others decode."""
+    second = int(STREAM_OFFSETS[1])
+    header = 16 + 1 + (STREAM[second + 16] & 0x7F if STREAM[second + 16] >= 0x80 else 0)
+    length_at = second + header + 1  # the length of the packet's first item
+    for field in (b"\x88" + b"\xff" * 8, b"\x88\x80" + b"\x00" * 7, b"\x84\x7f\xff\xff\xff"):
+        data = bytearray(STREAM)
+        data[length_at : length_at + len(field)] = field
+        table, stats = decode_buffer(bytes(data))
+        assert table.num_rows == len(STREAM_OFFSETS) - 1
+        valid = table["checksum_valid"].to_numpy(zero_copy_only=False)
+        assert valid.sum() == len(STREAM_OFFSETS) - 2 and not valid[1]
+        assert stats.checksum_failures == 1
+        rec = walk_local_sets(np.frombuffer(bytes(data), np.uint8), STREAM_OFFSETS[1:2] + header,
+                              STREAM_OFFSETS[2:3])  # fmt: skip
+        assert (rec.vlen >= 0).all() and (rec.vstart + rec.vlen <= len(data)).all()
+        assert rec.damaged_at.tolist() == [length_at - 1]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -103,7 +103,9 @@ def _read_ber_lengths(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """BER lengths at ``pos`` (all at once): ``(length, header_size, ok)``.
 
-    ``ok`` is False where the length runs past the buffer or is longer than 8 bytes.
+    ``ok`` is False where the length field runs past the buffer or is longer than 8 bytes, or
+    where the value it announces could not fit in the buffer (this also refuses 8-byte lengths
+    of 2^63 and more, which would wrap to negative int64 offsets).
     """
     n = buf.size
     inside = pos < n
@@ -123,6 +125,7 @@ def _read_ber_lengths(
                 break
             byte = buf[np.minimum(p + k, n - 1)].astype(np.int64)
             val = np.where(sel, (val << 8) | byte, val)
+        good &= (val >= 0) & (val <= n - (p + 1 + nb))
         length[longs] = np.where(good, val, 0)
         hsize[longs] = 1 + nb
         ok[longs] = good
