@@ -577,7 +577,8 @@ def test_products_render_in_every_format(api: Api) -> None:
         r = api.post(f"/api/products/{p}/approve", "sam", json={"agencies": ["SEMAR"]})
         assert r.status_code == 200, r.text
         got = api.get(f"/api/products/{p}", "semar.oficial").json()
-        assert got["kind"] == kind and len(got["sites"]) == len(SITES)
+        # the partner sees only the site released to SEMAR (SITES[0]), not every site
+        assert got["kind"] == kind and [s["site_id"] for s in got["sites"]] == [SITES[0]]
 
 
 def test_chips(api: Api) -> None:
@@ -671,3 +672,45 @@ def test_release_pushes_markers_to_tak(data_dir: Path, database_url: str, taky_p
             (pid, SITES[0], "delivered")
         ]
         assert deliveries[0]["target"] == f"tcp://127.0.0.1:{taky_port}"
+
+
+def test_partner_products_name_only_their_agency_sites(api: Api) -> None:
+    """A digest released to two agencies shows each only the sites released to it: not another
+    agency's sites, nor a site whose report is still a draft (every route and rendering)."""
+    api.release(SITES[0], ["SEMAR"])
+    api.release(SITES[1], ["FGR"])
+    api.draft(site_id=SITES[2])  # a report still awaiting approval
+    dg = api.draft("digest")
+    r = api.post(f"/api/products/{dg}/approve", "sam", json={"agencies": ["SEMAR", "FGR"]})
+    assert r.status_code == 200, r.text
+    staff = api.get(f"/api/products/{dg}", "ana").json()
+    assert {s["site_id"] for s in staff["tearline"]["sites"]} == set(SITES)
+    for user, own in (("semar.oficial", SITES[0]), ("fgr.enlace", SITES[1])):
+        one = api.get(f"/api/products/{dg}", user).json()
+        assert [s["site_id"] for s in one["sites"]] == [own]
+        listed = [p for p in api.get("/api/products", user).json() if p["product_id"] == dg]
+        assert [s["site_id"] for s in listed[0]["sites"]] == [own]
+        geo = api.get(f"/api/products/{dg}/render", user, params={"format": "geojson"}).json()
+        assert {f["properties"]["site_id"] for f in geo["features"]} == {own}
+        for fmt in ("html", "kml", "cot", "json"):
+            text = api.get(f"/api/products/{dg}/render", user, params={"format": fmt}).text
+            hidden = [s for s in SITES if s != own]
+            assert own in text and not any(s in text for s in hidden), (user, fmt)
+        sites = [s["site_id"] for s in api.get("/api/sites", user).json()]
+        assert sites == [own]
+
+
+def test_portal_refuses_markings_above_its_ceiling(api: Api) -> None:
+    """The portal is accredited UNCLASSIFIED//FOUO: nothing classified higher is drafted, and
+    contradictory markings are refused (NOFORN with REL TO, FOUO on SECRET)."""
+    before = api.counts()["products"]
+    for marking in (
+        {"classification": "SECRET", "caveats": [], "releasable_to": ["USA", "MEX"]},
+        {"classification": "TOP SECRET", "caveats": ["FOUO"], "releasable_to": ["USA", "MEX"]},
+        {"classification": "UNCLASSIFIED", "caveats": ["NOFORN"], "releasable_to": ["USA"]},
+    ):
+        r = api.post(
+            "/api/products", "ana", json={"kind": "site_report", "site_id": SITES[0]} | marking
+        )
+        assert r.status_code == 422, (marking, r.text)
+    assert api.counts()["products"] == before

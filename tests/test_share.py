@@ -274,7 +274,9 @@ def test_banner_lines_en_es() -> None:
     assert m.banner() == "UNCLASSIFIED//FOUO//REL TO USA, MEX"
     assert m.banner("es") == "SIN CLASIFICAR//FOUO//REL A USA, MEX"
     assert m.releasable_to == ("USA", "MEX")
-    assert Marking(Classification.SECRET, ["LES", "FOUO"]).banner() == "SECRET//LES//FOUO"
+    assert Marking(Classification.UNCLASSIFIED, ["LES", "FOUO"]).banner() == (
+        "UNCLASSIFIED//LES//FOUO"
+    )
     assert Marking("CONFIDENTIAL", (), ["CAN", "USA", "MEX"]).banner("es") == (
         "CONFIDENCIAL//REL A USA, CAN, MEX"
     )
@@ -292,6 +294,10 @@ def test_banner_lines_en_es() -> None:
         (("SECRET", [], ["MX"]), "alpha-3"),
         (("SECRET", [], ["USA", "ME X"]), "alpha-3"),
         (("SECRET", ["NOFORN"], ["USA", "MEX"]), "NOFORN"),
+        (("SECRET", ["NOFORN"], ["USA"]), "NOFORN cannot be combined with REL TO"),
+        (("SECRET", ["FOUO"]), "FOUO is a control of unclassified material"),
+        (("TOP SECRET", ["FOUO"], ["USA", "MEX"]), "FOUO"),
+        (("CONFIDENTIAL", ["FOUO"]), "FOUO"),
         (("SECRET", "FOUO"), "sequences"),
     ],
 )
@@ -305,7 +311,7 @@ def test_marking_language_and_releasability() -> None:
         MARKING.banner("fr")
     assert MARKING.is_releasable_to("MEX") and MARKING.is_releasable_to("usa")
     assert not MARKING.is_releasable_to("CAN")
-    noforn = Marking("SECRET", ["NOFORN"], ["USA"])
+    noforn = Marking("SECRET", ["NOFORN"])
     assert noforn.is_releasable_to("USA") and not noforn.is_releasable_to("MEX")
     with pytest.raises(MarkingError, match="not releasable to MEX"):
         noforn.require_releasable_to("MEX")
@@ -354,6 +360,8 @@ def test_st0102_round_trip() -> None:
 def test_banner_round_trip_property(
     level: Classification, caveats: set[str], countries: set[str], lang: str
 ) -> None:
+    if level > Classification.UNCLASSIFIED:  # FOUO marks unclassified material only
+        caveats = caveats - {"FOUO"}
     m = Marking(level, caveats, countries)
     assert parse_banner(m.banner(lang)) == m
     again = Marking.from_security_metadata(
@@ -836,3 +844,54 @@ def test_from_a_data_directory(tmp_path: Path) -> None:
                marking=MARKING, author="ana", created=T0)  # fmt: skip
     assert [s.site_id for s in d.tearline.sites] == ["S00000000", "S00000001", "S00000002"]
     assert [len(s.chips) for s in d.tearline.sites] == [0, 1, 0]
+
+
+def test_portal_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vigia.share.markings import PORTAL_CEILING_ENV, portal_ceiling
+
+    monkeypatch.delenv(PORTAL_CEILING_ENV, raising=False)
+    ceiling = portal_ceiling()
+    assert ceiling.banner() == "UNCLASSIFIED//FOUO"
+    MARKING.require_within(ceiling)
+    for level in ("CONFIDENTIAL", "SECRET", "TOP SECRET"):
+        m = Marking(level, [], ["USA", "MEX"])
+        assert m.exceeds(ceiling)
+        with pytest.raises(MarkingError, match="above the maximum classification"):
+            m.require_within(ceiling)
+    monkeypatch.setenv(PORTAL_CEILING_ENV, "SECRET")
+    Marking("SECRET", [], ["USA", "MEX"]).require_within(portal_ceiling())
+
+
+def test_release_rule_is_one_function() -> None:
+    """share.approve and the store's approve_release both refuse through check_release."""
+    from vigia.share.products import check_release
+
+    ok = {"author": "ana", "approver": "sam", "approver_role": "supervisor", "marking": MARKING}
+    check_release(**ok, countries=["MEX"])
+    for bad, rule in (
+        ({"approver": "ANA"}, "two-person"),
+        ({"approver_role": "analyst"}, "two-person"),
+        ({"marking": Marking("SECRET", [], ["USA", "MEX"])}, "releasability"),
+        ({"marking": Marking("UNCLASSIFIED", ["FOUO"], ["USA"])}, "releasability"),
+    ):
+        with pytest.raises(ReleaseError) as info:
+            check_release(**(ok | bad), countries=["MEX"])
+        assert info.value.rule == rule
+    with pytest.raises(ReleaseError, match="not releasable to CAN"):
+        check_release(**ok, countries=["MEX", "CAN"])
+
+
+def test_sortie_summary_names_only_candidate_sites() -> None:
+    """A sortie sees many ordinary places: only candidate sites reach the partner's tearline."""
+    sites = [
+        make_site(f"S{i:08x}", candidate=i % 3 == 0, sorties=[MISSION], probability=0.9)
+        for i in range(9)
+    ]
+    p = sortie_summary({"mission_id": MISSION}, sites, marking=MARKING, author="ana", created=T0)
+    assert [s.site_id for s in p.tearline.sites] == ["S00000000", "S00000003", "S00000006"]
+    assert [s["site_id"] for s in p.body["sites"]] == ["S00000000", "S00000003", "S00000006"]
+    every = sortie_summary(
+        {"mission_id": MISSION}, sites, marking=MARKING, author="ana", created=T0,
+        candidates_only=False,
+    )  # fmt: skip
+    assert len(every.tearline.sites) == 9

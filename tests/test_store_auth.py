@@ -237,3 +237,20 @@ def test_users_cli(data_dir: Path, store: Store) -> None:
             select(AuditEntry.actor, AuditEntry.action).where(AuditEntry.object_id == "ana.dos")
         ).all()
     assert ("system", "disable") in actors and ("system", "enable") in actors
+
+
+def test_roles_and_agencies_go_together(store: Store) -> None:
+    """Staff roles only in the owning agency, partner roles only in partner agencies."""
+    with store.transaction() as s:
+        before = s.execute(select(func.count()).select_from(User)).scalar_one()
+        for name, role, agency in (
+            ("semar.analista", "analyst", "SEMAR"),
+            ("semar.super", "supervisor", "SEMAR"),
+            ("vigia.enlace", "partner-liaison", "VIGIA"),
+            ("vigia.oficial", "partner-officer", "VIGIA"),
+        ):
+            with pytest.raises(ValidationError, match="agency"):
+                create_user(s, name, "long-enough-password", role, agency)
+        assert s.execute(select(func.count()).select_from(User)).scalar_one() == before
+        create_user(s, "gn.oficial", "long-enough-password", "partner-officer", "GN")
+        create_user(s, "new.analyst", "long-enough-password", "analyst", "VIGIA")

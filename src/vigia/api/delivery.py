@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 from vigia.api.productsvc import tearline_from_dict
 from vigia.share.render import cot_events
 from vigia.share.tak import RetryPolicy, TakError, TakTarget, push_events
-from vigia.store import Product, Store, create_delivery, record_attempt
+from vigia.store import Product, Store, create_delivery, record_attempt, released_tearline
 
 __all__ = ["DELIVERY_ACTOR", "deliver_release", "parse_tak"]
 
@@ -60,7 +60,7 @@ def deliver_release(
         p = s.get(Product, product_id)
         if p is None or p.state != "released":
             return []
-        tl = tearline_from_dict(p.tearline, released=p.approved_at)
+        tl = tearline_from_dict(released_tearline(s, p), released=p.approved_at)
         events = cot_events(tl, lang="es")
         ids = [
             create_delivery(s, DELIVERY_ACTOR, target.url, product_id=product_id, site_id=ev.uid).id

@@ -36,6 +36,8 @@ __all__ = ["DEMO_RELEASES", "DemoProduct", "DemoStore", "prepare_demo_store"]
 #: Partner agencies the demo releases each site report to, best candidate first; the report
 #: after the last is left as a draft for the supervisor.
 DEMO_RELEASES: tuple[tuple[str, ...], ...] = (("SEMAR", "FGR"), ("SEMAR",), ("SEMAR",), ("FGR",))
+#: The partner account whose view of the best report is exported (SEMAR's liaison).
+DEMO_EXPORT_READER = "semar.enlace"
 #: Agencies the demo digest is released to.
 DEMO_DIGEST_TO = ("SEMAR", "FGR")
 #: (format, language) of the partner renderings :func:`prepare_demo_store` writes out.
@@ -150,8 +152,9 @@ def prepare_demo_store(
                 out.mkdir(parents=True, exist_ok=True)
                 with store.transaction() as session:
                     first = session.get_one(Product, made[0].product_id)
+                    reader = get_user(session, DEMO_EXPORT_READER)
                     for fmt, lang in DEMO_EXPORTS:
-                        r = render_product(session, first, fmt, lang, partner=True)
+                        r = render_product(session, first, fmt, lang, viewer=reader)
                         exported.append(out / r.filename)
                         exported[-1].write_bytes(r.data)
                     audit(

@@ -1,7 +1,7 @@
 """What a partner agency sees: sites from the tearlines released to it, with its own status.
 
 A partner sees a site once a site report about it was released to their agency (the store's
-rule, :func:`vigia.store.site_visible_to`). What they see of it is the site as it stands in the
+rule, :func:`vigia.store.visible_site_ids`). What they see of it is the site as it stands in the
 **latest released site report's tearline** — not the analyst-side row, which may have changed
 since a supervisor approved the release. Each tearline site goes through
 :func:`vigia.share.tearline.releasable_site` (the one declaration of releasable fields); the
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from vigia.share.products import iso_time
 from vigia.share.tearline import ReleasableSite, releasable_site
-from vigia.store import Product, ProductRelease
+from vigia.store import Product, ProductRelease, agency_site_ids
 from vigia.store.actions import agency_site_status
 
 __all__ = [
@@ -192,10 +192,11 @@ def build_partner_index(
         ).all():
             tearlines.put(ReleasedTearline.parse(pid, kind, tl))
     parsed = [(pid, kind, site_id, tearlines.get(pid)) for pid, kind, site_id in released]
-    # Visible: a released site report about the site; shown as in the latest such report.
+    # Visible: the store's rule (agency_site_ids); shown as in the latest released site report.
+    visible = agency_site_ids(session, agency_id)
     latest_report: dict[str, ReleasedTearline] = {}
     for _pid, kind, site_id, tl in parsed:
-        if kind == "site_report" and site_id is not None and tl is not None and site_id in tl.sites:
+        if kind == "site_report" and site_id in visible and tl is not None and site_id in tl.sites:
             latest_report[site_id] = tl
     product_ids: dict[str, list[str]] = {s: [] for s in latest_report}
     chip_hashes: dict[str, set[str]] = {s: set() for s in latest_report}

@@ -55,6 +55,7 @@ from vigia.store import (
     get_site,
     list_sites,
     new_product_id,
+    partner_tearline,
 )
 
 __all__ = [
@@ -180,12 +181,14 @@ def _cot_document(tl: Tearline, lang: str) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
 
 
-def render_product(session: Session, p: Product, fmt: str, lang: str, *, partner: bool) -> Rendered:
-    """Render a stored product: the tearline only for partners, the whole product for staff
-    (HTML, PDF and JSON; GeoJSON, KML and CoT are tearline renderings for everyone)."""
+def render_product(session: Session, p: Product, fmt: str, lang: str, *, viewer: User) -> Rendered:
+    """Render a stored product for ``viewer``: for a partner the tearline only, naming only the
+    sites their agency may see (:func:`vigia.store.partner_tearline`); for staff the whole
+    product (HTML, PDF and JSON; GeoJSON, KML and CoT are tearline renderings for everyone)."""
     media_type, ext = FORMATS[fmt]
+    partner = viewer.is_partner
     released = p.approved_at if p.state == "released" else None
-    tl = tearline_from_dict(p.tearline, released=released)
+    tl = tearline_from_dict(partner_tearline(session, viewer, p), released=released)
     source: share_products.Product | Tearline = tl
     audience: Literal["partner", "analyst"] = "partner"
     if not partner and fmt in ("html", "pdf", "json"):

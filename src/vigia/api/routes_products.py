@@ -11,7 +11,13 @@ from vigia.api.deps import Session_, Staff, State, Supervisor, Who, actor
 from vigia.api.productsvc import FORMATS, DraftRequest, draft_product, render_product
 from vigia.api.schemas import ApproveIn, Lang, PartnerProduct, ProductIn, ProductOut, RejectIn
 from vigia.api.views import partner_product_view, product_view, usernames
-from vigia.store import approve_release, get_product, list_products, reject_product
+from vigia.store import (
+    approve_release,
+    get_product,
+    list_products,
+    partner_tearline,
+    reject_product,
+)
 
 router = APIRouter(prefix="/api", tags=["products"])
 
@@ -60,9 +66,10 @@ def create(body: ProductIn, who: Staff, state: State) -> dict[str, Any]:
 def index(who: Who, session: Session_) -> list[dict[str, Any]]:
     """Products: every one for staff (without body), those released to their agency for partner
     users (tearline only)."""
-    rows = list_products(session, actor(session, who))
+    user = actor(session, who)
+    rows = list_products(session, user)
     if who.is_partner:
-        return [partner_product_view(p) for p in rows]
+        return [partner_product_view(p, partner_tearline(session, user, p)) for p in rows]
     names = _names(session, *rows)
     return [product_view(p, names, full=False) for p in rows]
 
@@ -74,9 +81,10 @@ def index(who: Who, session: Session_) -> list[dict[str, Any]]:
 )
 def one(product_id: ProductIdPath, who: Who, session: Session_) -> dict[str, Any]:
     """One product: whole for staff, its tearline for partner users."""
-    p = get_product(session, actor(session, who), product_id)
+    user = actor(session, who)
+    p = get_product(session, user, product_id)
     if who.is_partner:
-        return partner_product_view(p)
+        return partner_product_view(p, partner_tearline(session, user, p))
     return product_view(p, _names(session, p))
 
 
@@ -94,8 +102,9 @@ def render(
 ) -> Response:
     """The product as a file: HTML, PDF, JSON, GeoJSON, KML (Google Earth) or Cursor-on-Target.
     Partner users get the tearline rendering only."""
-    p = get_product(session, actor(session, who), product_id)
-    out = render_product(session, p, format, lang or who.language, partner=who.is_partner)
+    user = actor(session, who)
+    p = get_product(session, user, product_id)
+    out = render_product(session, p, format, lang or who.language, viewer=user)
     disposition = "inline" if format == "html" else "attachment"
     return Response(
         out.data,
@@ -115,8 +124,9 @@ def product_chip(
     """An image chip of a product's tearline (metadata already stripped)."""
     from vigia.api.productsvc import tearline_from_dict
 
-    p = get_product(session, actor(session, who), product_id)
-    for c in tearline_from_dict(p.tearline).chips().values():
+    user = actor(session, who)
+    p = get_product(session, user, product_id)
+    for c in tearline_from_dict(partner_tearline(session, user, p)).chips().values():
         if c.name == name:
             return Response(c.data, media_type=c.media_type)
     raise HTTPException(404, f"no chip {name!r} in product {product_id}")

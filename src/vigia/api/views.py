@@ -241,9 +241,10 @@ def product_view(p: Product, names: Mapping[int, str], *, full: bool = True) -> 
     return v
 
 
-def partner_product_view(p: Product) -> dict[str, Any]:
-    """A released product for a partner: its tearline (chips as URLs) and release time."""
-    tl = _tearline_refs(p.tearline, p.product_id)
+def partner_product_view(p: Product, tearline: Mapping[str, Any]) -> dict[str, Any]:
+    """A released product for a partner: ``tearline`` (the product's, as
+    :func:`vigia.store.partner_tearline` gives it to them; chips as URLs) and release time."""
+    tl = _tearline_refs(tearline, p.product_id)
     tl["product_id"] = p.product_id
     tl["released"] = _t(p.approved_at)
     tl["state"] = p.state

@@ -14,6 +14,7 @@ same vocabulary as the motion imagery it came from.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,10 +32,12 @@ from vigia.klv.st0102 import (
 __all__ = [
     "CAVEATS",
     "CLASSIFICATION_LABELS",
+    "PORTAL_CEILING",
     "Classification",
     "Marking",
     "MarkingError",
     "parse_banner",
+    "portal_ceiling",
 ]
 
 #: ST 0102 revision written into the security metadata of products.
@@ -155,8 +158,14 @@ class Marking:
         object.__setattr__(self, "caveats", _caveats(caveats))
         object.__setattr__(self, "releasable_to", _countries(releasable_to, owner))
         object.__setattr__(self, "classifying_country", owner)
-        if "NOFORN" in self.caveats and any(c != owner for c in self.releasable_to):
-            raise MarkingError("NOFORN cannot be combined with release to other countries")
+        if "NOFORN" in self.caveats and self.releasable_to:
+            raise MarkingError(
+                "NOFORN cannot be combined with REL TO (not releasable to foreign nationals)"
+            )
+        if "FOUO" in self.caveats and self.classification > Classification.UNCLASSIFIED:
+            raise MarkingError(
+                f"FOUO is a control of unclassified material, not of {self.classification.label}"
+            )
 
     # --- rendering -----------------------------------------------------------------------
     def banner(self, lang: str = "en") -> str:
@@ -197,6 +206,18 @@ class Marking:
         return other.classification <= self.classification and all(
             other.is_releasable_to(c) for c in self.releasable_to
         )
+
+    def exceeds(self, ceiling: Marking) -> bool:
+        """True when this marking is classified above ``ceiling`` (e.g. a portal's maximum)."""
+        return self.classification > ceiling.classification
+
+    def require_within(self, ceiling: Marking, where: str = "the partner portal") -> None:
+        """Raise :class:`MarkingError` when :meth:`exceeds` ``ceiling``."""
+        if self.exceeds(ceiling):
+            raise MarkingError(
+                f"{self.banner()} is above the maximum classification of {where} "
+                f"({ceiling.banner()})"
+            )
 
     # --- ST 0102 ---------------------------------------------------------------------------
     def to_security_metadata(self, object_countries: Iterable[str] = ()) -> SecurityMetadata:
@@ -273,3 +294,16 @@ def parse_banner(text: str, classifying_country: str = "USA") -> Marking:
         elif part:
             caveats.append(part)
     return Marking(parts[0], caveats, countries, classifying_country)
+
+
+#: Default maximum classification of the partner portal (its accreditation).
+PORTAL_CEILING: Final = "UNCLASSIFIED//FOUO"
+#: Environment variable that sets another maximum (a banner line).
+PORTAL_CEILING_ENV: Final = "VIGIA_PORTAL_MAX_CLASSIFICATION"
+
+
+def portal_ceiling() -> Marking:
+    """The partner portal's maximum classification: ``$VIGIA_PORTAL_MAX_CLASSIFICATION`` (a
+    banner line such as ``CONFIDENTIAL``) or :data:`PORTAL_CEILING`. Nothing above it may be
+    drafted for or released to a partner."""
+    return parse_banner(os.environ.get(PORTAL_CEILING_ENV) or PORTAL_CEILING)

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from vigia.errors import VigiaError
 from vigia.exploit.vocabulary import Vocabulary
-from vigia.share.markings import Marking, MarkingError
+from vigia.share.markings import Marking, MarkingError, portal_ceiling
 from vigia.share.tearline import (
     ChipSource,
     ObservationsLike,
@@ -46,6 +46,7 @@ __all__ = [
     "Release",
     "ReleaseError",
     "approve",
+    "check_release",
     "digest",
     "require_released",
     "site_report",
@@ -64,7 +65,14 @@ class ProductError(VigiaError):
 
 
 class ReleaseError(ProductError):
-    """A release that the rules refuse (same person, wrong role, not releasable, not released)."""
+    """A release that the rules refuse (same person, wrong role, not releasable, not released).
+
+    ``rule`` names the rule that refused it: ``"two-person"``, ``"releasability"`` or ``None``.
+    """
+
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +323,7 @@ def sortie_summary(
     created: datetime | None = None,
     product_id: str | None = None,
     vocabulary: Vocabulary | None = None,
+    candidates_only: bool = True,
     max_chips: int = 2,
 ) -> Product:
     """What one sortie found: the sites it saw, with the sortie record in the body only.
@@ -322,8 +331,10 @@ def sortie_summary(
     ``sortie`` is the analyst-side record (``mission_id``, platform, tail number, track, times:
     all source-sensitive, none of it released). Sites are those whose ``sorties`` list names
     ``sortie['mission_id']`` (all given sites when it has none or they carry no ``sorties``);
-    observations are restricted to the sortie's 'ok' rows. The tearline's period is the span
-    of those observations (else of the sites' first/last seen).
+    observations are restricted to the sortie's 'ok' rows. With ``candidates_only`` (default)
+    sites whose ``candidate`` column is false are left out (a sortie sees many ordinary houses
+    and farms: they are no intelligence for the partner). The tearline's period is the span of
+    those observations (else of the sites' first/last seen).
     """
     d = _Draft(
         marking, author, tearline_marking, lang, created, product_id, chips, vocabulary, max_chips
@@ -332,6 +343,8 @@ def sortie_summary(
     rows = _rows(sites)
     if mission is not None:
         rows = [r for r in rows if "sorties" not in r or mission in (r.get("sorties") or [])]
+    if candidates_only:
+        rows = [r for r in rows if r.get("candidate") is not False]
     ok = releasable_observations(observations)
     if mission is not None and "sortie" in ok.column_names:
         ok = ok.filter(pc.fill_null(pc.equal(ok.column("sortie"), mission), False))
@@ -343,7 +356,11 @@ def sortie_summary(
     if not times:
         times = [t for r in rel for t in (r.first_seen, r.last_seen)]
     period = (min(times), max(times)) if times else (None, None)
-    body = {"sortie": jsonable(dict(sortie)), "sites": [jsonable(r) for r in rows]}
+    body = {
+        "sortie": jsonable(dict(sortie)),
+        "candidates_only": candidates_only,
+        "sites": [jsonable(r) for r in rows],
+    }
     return d.build(
         "sortie_summary",
         _day(period[0]),
@@ -410,6 +427,46 @@ def digest(
 
 
 # --- release --------------------------------------------------------------------------------------
+def check_release(
+    *,
+    author: str,
+    approver: str,
+    approver_role: str,
+    marking: Marking,
+    countries: Iterable[str],
+    ceiling: Marking | None = None,
+) -> None:
+    """The release rule, the one implementation of it: raise :class:`ReleaseError` unless
+    ``approver`` may release material by ``author`` marked ``marking`` to ``countries``.
+
+    Two-person rule: the approver holds the supervisor role and is not the author (names are
+    compared case-insensitively). Releasability: every country (ISO 3166 alpha-3) is in the
+    marking's releasability, and the marking is not above ``ceiling`` (default: the partner
+    portal's, :func:`~vigia.share.markings.portal_ceiling`). The error's ``rule`` says which
+    part refused: ``"two-person"`` or ``"releasability"``.
+    """
+    if not isinstance(approver, str) or not approver.strip():
+        raise ReleaseError("a release needs an approver", rule="two-person")
+    if approver_role != RELEASE_ROLE:
+        raise ReleaseError(
+            f"only a {RELEASE_ROLE} may release a product, not {approver_role!r}",
+            rule="two-person",
+        )
+    if approver.strip().casefold() == author.strip().casefold():
+        raise ReleaseError(
+            "the author of a product cannot release it (two-person rule)", rule="two-person"
+        )
+    codes = [countries] if isinstance(countries, str) else list(countries)
+    if not codes:
+        raise ReleaseError("name at least one country to release to", rule="releasability")
+    try:
+        for country in codes:
+            marking.require_releasable_to(country)
+        marking.require_within(ceiling if ceiling is not None else portal_ceiling())
+    except MarkingError as exc:
+        raise ReleaseError(exc.message, rule="releasability") from exc
+
+
 def approve(
     product: Product,
     *,
@@ -417,24 +474,20 @@ def approve(
     approver_role: str,
     at: datetime | None = None,
     partner_country: str = "MEX",
+    ceiling: Marking | None = None,
 ) -> Product:
-    """The product released by ``approver`` (two-person rule), or :class:`ReleaseError`.
-
-    The approver must hold the supervisor role, must not be the author, and the tearline's
-    marking must be releasable to ``partner_country`` (ISO 3166 alpha-3).
-    """
+    """The product released by ``approver`` to ``partner_country``, or :class:`ReleaseError`
+    (the rule is :func:`check_release`, applied to the tearline's marking)."""
     if product.release is not None:
         raise ReleaseError(f"product {product.id} is already released")
-    if not isinstance(approver, str) or not approver.strip():
-        raise ReleaseError("a release needs an approver")
-    if approver_role != RELEASE_ROLE:
-        raise ReleaseError(f"only a {RELEASE_ROLE} may release a product, not {approver_role!r}")
-    if approver.strip().casefold() == product.author.casefold():
-        raise ReleaseError("the author of a product cannot release it (two-person rule)")
-    try:
-        product.tearline.marking.require_releasable_to(partner_country)
-    except MarkingError as exc:
-        raise ReleaseError(exc.message) from exc
+    check_release(
+        author=product.author,
+        approver=approver,
+        approver_role=approver_role,
+        marking=product.tearline.marking,
+        countries=[partner_country],
+        ceiling=ceiling,
+    )
     when = _now(at)
     if when < product.created:
         raise ReleaseError("a product cannot be released before it was created")

@@ -17,7 +17,7 @@ import io
 import json
 import unicodedata
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -54,6 +54,7 @@ __all__ = [
     "render_json",
     "render_kml",
     "render_pdf",
+    "restrict_tearline",
     "site_cot",
     "tearline_dict",
     "tearline_from_dict",
@@ -345,6 +346,16 @@ def _chip_from_dict(c: Mapping[str, Any], chip_data: Mapping[str, bytes]) -> Rel
         indicator=ReleasableIndicator(code, labels_of.get("en", code), labels_of.get("es", code)),
         data=data,
     )
+
+
+def restrict_tearline(d: Mapping[str, Any], site_ids: Iterable[str]) -> dict[str, Any]:
+    """A stored tearline (``tearline_dict``) that names only the sites in ``site_ids``.
+
+    What a partner is given of a product: a digest or sortie summary released to an agency
+    shows only the sites that agency may see (:func:`vigia.store.visible_site_ids`).
+    """
+    keep = set(site_ids)
+    return dict(d, sites=[s for s in d.get("sites") or [] if s.get("site_id") in keep])
 
 
 def tearline_from_dict(

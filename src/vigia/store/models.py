@@ -35,6 +35,7 @@ __all__ = [
     "CLASSIFICATIONS",
     "DELIVERY_STATES",
     "LANGUAGES",
+    "OWNER_AGENCY",
     "PARTNER_ROLES",
     "PARTNER_STATUS_FOR_KIND",
     "PRODUCT_KINDS",
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 ROLES = ("analyst", "supervisor", "partner-liaison", "partner-officer")
+#: The agency that runs the program: staff roles belong to it, partner roles never do.
+OWNER_AGENCY = "VIGIA"
 STAFF_ROLES = frozenset({"analyst", "supervisor"})
 PARTNER_ROLES = frozenset({"partner-liaison", "partner-officer"})
 LANGUAGES = ("en", "es")

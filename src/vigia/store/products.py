@@ -18,10 +18,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigia.share.markings import Marking, MarkingError, portal_ceiling
+from vigia.share.products import ReleaseError, check_release
+from vigia.share.render import restrict_tearline
 from vigia.store.audit import audit, canonical_json, lock_audit
 from vigia.store.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from vigia.store.models import (
-    CLASSIFICATIONS,
     PRODUCT_KINDS,
     PRODUCT_STATES,
     Agency,
@@ -30,6 +32,7 @@ from vigia.store.models import (
     Site,
     User,
 )
+from vigia.store.sites import agency_site_ids, visible_site_ids
 from vigia.store.users import visible_agency_id
 
 __all__ = [
@@ -38,8 +41,11 @@ __all__ = [
     "get_product",
     "list_products",
     "new_product_id",
+    "partner_tearline",
+    "product_marking",
     "products_for_agency",
     "reject_product",
+    "released_tearline",
     "update_draft",
 ]
 
@@ -70,10 +76,6 @@ def _marking_problems(
     classification: str, caveats: str | None, releasable_to: Sequence[str]
 ) -> list[str]:
     problems = []
-    if classification not in CLASSIFICATIONS:
-        problems.append(
-            f"classification {classification!r} is not one of {', '.join(CLASSIFICATIONS)}"
-        )
     if caveats is not None and len(caveats) > MAX_CAVEATS:
         problems.append(f"caveats longer than {MAX_CAVEATS} characters")
     if isinstance(releasable_to, str):
@@ -84,7 +86,21 @@ def _marking_problems(
         bad = [c for c in releasable_to if not isinstance(c, str) or not _COUNTRY.fullmatch(c)]
         if bad:
             problems.append(f"releasable_to has codes that are not ISO 3166 alpha-3: {bad}")
+    try:
+        marking = _marking_of(classification, caveats, [] if problems else releasable_to)
+        marking.require_within(portal_ceiling())
+    except MarkingError as exc:
+        problems.append(exc.message)
     return problems
+
+
+def _marking_of(classification: str, caveats: str | None, releasable_to: Sequence[str]) -> Marking:
+    return Marking(classification, [c for c in (caveats or "").split("//") if c], releasable_to)
+
+
+def product_marking(product: Product) -> Marking:
+    """The marking of a stored product (classification, caveats, releasability)."""
+    return _marking_of(product.classification, product.caveats, product.releasable_to)
 
 
 _PRODUCT_ID = re.compile(r"P[0-9a-f]{12}")
@@ -222,15 +238,30 @@ def update_draft(
     return product
 
 
-def _check_approver(approver: User, product: Product) -> None:
-    if approver.role != "supervisor":
-        raise PermissionDenied("only a supervisor may approve or reject a product")
-    if approver.id == product.author_id:
-        raise PermissionDenied(
-            "two-person rule: the author of a product may not approve or reject it"
-        )
+def _check_approver(
+    session: Session, approver: User, product: Product, countries: Sequence[str] = ()
+) -> None:
+    """The release rule (:func:`vigia.share.products.check_release`) for a stored product;
+    with no ``countries`` only its two-person part (approving or rejecting at all)."""
     if product.state != "draft":
         raise Conflict(f"product {product.product_id} is {product.state}, not a draft")
+    author_row = session.get(User, product.author_id)
+    author = author_row.username if author_row is not None else f"user {product.author_id}"
+    try:
+        check_release(
+            author=author,
+            approver=approver.username,
+            approver_role=approver.role,
+            marking=product_marking(product),
+            countries=list(countries) or [product_marking(product).classifying_country],
+        )
+    except ReleaseError as exc:
+        if exc.rule == "two-person":
+            raise PermissionDenied(exc.message) from exc
+        if countries:
+            raise ValidationError(exc.message) from exc
+    except MarkingError as exc:
+        raise ValidationError(exc.message) from exc
 
 
 def approve_release(
@@ -248,7 +279,7 @@ def approve_release(
     """
     lock_audit(session)
     product = _get(session, product_id)
-    _check_approver(approver, product)
+    _check_approver(session, approver, product)
     if isinstance(agencies, str) or not agencies:
         raise ValidationError("name at least one agency to release to (a list of codes)")
     codes = list(dict.fromkeys(agencies))
@@ -260,10 +291,11 @@ def approve_release(
         f"{c} ({rows[c].country}) is not in the product's releasability "
         f"({', '.join(product.releasable_to)})"
         for c in codes
-        if c in rows and rows[c].country not in product.releasable_to
+        if c in rows and not product_marking(product).is_releasable_to(rows[c].country)
     ]
     if problems:
         raise ValidationError(problems)
+    _check_approver(session, approver, product, [rows[c].country for c in codes])
     t = _now(now)
     product.state = "released"
     product.approver_id = approver.id
@@ -291,7 +323,7 @@ def reject_product(
     """Reject a draft (a supervisor other than the author), with the reason."""
     lock_audit(session)
     product = _get(session, product_id)
-    _check_approver(approver, product)
+    _check_approver(session, approver, product)
     if not reason.strip():
         raise ValidationError("give the reason for rejecting the product")
     t = _now(now)
@@ -320,6 +352,25 @@ def get_product(session: Session, actor: User, product_id: str) -> Product:
         raise NotFound(f"no product {product_id!r}")
     audit(session, actor.username, "read", "product", product_id)
     return product
+
+
+def partner_tearline(session: Session, actor: User, product: Product) -> dict[str, Any]:
+    """The stored tearline of ``product`` as ``actor`` may be given it: for a partner, only the
+    sites their agency may see (:func:`vigia.store.visible_site_ids`); for staff, whole."""
+    visible = visible_site_ids(session, actor)
+    if visible is None:
+        return dict(product.tearline)
+    return restrict_tearline(product.tearline, visible)
+
+
+def released_tearline(session: Session, product: Product) -> dict[str, Any]:
+    """The stored tearline naming only the sites that every agency the product was released
+    to may see (what goes to a system shared by those agencies, such as a TAK server)."""
+    keep: frozenset[str] | None = None
+    for release in product.releases:
+        ids = agency_site_ids(session, release.agency_id)
+        keep = ids if keep is None else keep & ids
+    return restrict_tearline(product.tearline, keep or ())
 
 
 def list_products(

@@ -28,6 +28,7 @@ from vigia.store.users import visible_agency_id
 __all__ = [
     "SITE_COLUMNS",
     "SyncReport",
+    "agency_site_ids",
     "get_site",
     "list_sites",
     "load_sites_parquet",
@@ -35,6 +36,7 @@ __all__ = [
     "site_visible_to",
     "sites_within",
     "sync_sites",
+    "visible_site_ids",
 ]
 
 #: Columns of ``sites.parquet`` mirrored in the ``sites`` table (site contract, issue 4).
@@ -174,6 +176,22 @@ def _released_to(agency_id: int) -> Select[Any]:
         )
         .distinct()
     )
+
+
+def visible_site_ids(session: Session, actor: User) -> frozenset[str] | None:
+    """The partner visibility rule: ids of the sites ``actor`` may see, ``None`` for staff (all).
+
+    A partner sees a site once a site report about it was released to their agency. Every
+    route, rendering and product body given to a partner names only these sites.
+    """
+    if not actor.is_partner:
+        return None
+    return agency_site_ids(session, actor.agency_id)
+
+
+def agency_site_ids(session: Session, agency_id: int) -> frozenset[str]:
+    """Ids of the sites the agency ``agency_id`` may see (see :func:`visible_site_ids`)."""
+    return frozenset(session.execute(_released_to(agency_id)).scalars())
 
 
 def site_visible_to(session: Session, actor: User, site_id: str) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from vigia.store.audit import audit, lock_audit
 from vigia.store.errors import AuthError, Conflict, NotFound, PermissionDenied, ValidationError
-from vigia.store.models import LANGUAGES, PARTNER_ROLES, ROLES, Agency, Token, User
+from vigia.store.models import LANGUAGES, OWNER_AGENCY, PARTNER_ROLES, ROLES, Agency, Token, User
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",
@@ -32,6 +32,7 @@ __all__ = [
     "list_users",
     "revoke_token",
     "revoke_user_tokens",
+    "role_agency_problem",
     "set_active",
     "set_password",
     "user_for_token",
@@ -131,6 +132,17 @@ def _check_password(password: str) -> list[str]:
     return []
 
 
+def role_agency_problem(role: str, agency_code: str) -> str | None:
+    """The accounts rule: staff roles (analyst, supervisor) only in the owning agency
+    (:data:`~vigia.store.models.OWNER_AGENCY`), partner roles only in partner agencies.
+    Returns what is wrong, or ``None`` when ``role`` may belong to ``agency_code``."""
+    if role in PARTNER_ROLES and agency_code == OWNER_AGENCY:
+        return f"a {role} belongs to a partner agency, not to {OWNER_AGENCY}"
+    if role in ROLES and role not in PARTNER_ROLES and agency_code != OWNER_AGENCY:
+        return f"a {role} is program staff: their agency is {OWNER_AGENCY}, not {agency_code}"
+    return None
+
+
 def _may_manage(actor: User, role: str, agency: Agency) -> bool:
     if actor.role == "supervisor":
         return True
@@ -175,6 +187,9 @@ def create_user(
     agency_row = get_agency(session, agency)
     if actor is not None and not _may_manage(actor, role, agency_row):
         raise PermissionDenied(f"{actor.username} may not create {role} users of {agency}")
+    mismatch = role_agency_problem(role, agency_row.code)
+    if mismatch is not None:
+        raise ValidationError(mismatch)
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"user {username!r} already exists")
     password_hash = _hasher.hash(password)  # slow on purpose: before taking the audit lock
