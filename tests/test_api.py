@@ -97,6 +97,7 @@ def build_data_dir(root: Path) -> dict[str, list[str]]:
                     "lon": -107.40 - 0.01 * i,
                     "ce90_m": 12.0,
                     "status": "ok",
+                    "consent_status": "consented",
                     "sensor": SENTINELS["sensor"],
                     "note": SENTINELS["analyst_note"],
                     "source_file": SENTINELS["source_file"],
@@ -115,8 +116,8 @@ def build_data_dir(root: Path) -> dict[str, list[str]]:
             "confidence": 0.99,
             "lat": 24.80,
             "lon": -107.40,
-            "status": "withheld",
-            "reason": "outside consent",
+            "status": "ok",
+            "consent_status": "withheld",
             "note": SENTINELS["withheld_note"],
             "site_id": SITES[0],
         }

@@ -17,14 +17,14 @@ from hypothesis import strategies as st
 from vigia.coverage import demo_aois_path
 from vigia.coverage.consent import (
     CONSENTED,
-    INVALID,
+    UNDETERMINED,
     WITHHELD,
     apply_consent,
-    footprint_consent,
+    consent_status,
+    consented_mask,
     load_aois,
     parse_time_us,
     require_releasable,
-    withheld_mask,
 )
 from vigia.errors import ConsentError
 
@@ -237,7 +237,7 @@ def test_vectorised_footprints_equal_per_item_oracle(seed: int) -> None:
     lon = -107.4 + rng.uniform(-0.3, 0.3, n)
     t = T_FROM + rng.integers(-(10**8), 2 * 10**10, n)
     table = footprints(lat, lon, t, half_m=rng.uniform(100, 6000, n), rotation_deg=30.0)
-    got = footprint_consent(table, reg)
+    got = consent_status(table, reg)
     for i in range(n):
         corners = [
             (table[f"corner{k}_lon"][i].as_py(), table[f"corner{k}_lat"][i].as_py())
@@ -255,10 +255,10 @@ def test_footprint_crossing_the_aoi_edge_is_withheld() -> None:
     t = [T_FROM + 1] * 3
     # Inside; straddling the east edge (-107.3); wholly outside.
     table = footprints([24.8, 24.8, 24.8], [-107.4, -107.301, -107.2], t, half_m=300.0)
-    assert footprint_consent(table, reg).tolist() == [CONSENTED, WITHHELD, WITHHELD]
+    assert consent_status(table, reg).tolist() == [CONSENTED, WITHHELD, WITHHELD]
     # Inside, but before the window opened or after it closed.
     late = footprints([24.8, 24.8], [-107.4, -107.4], [T_FROM - 1, T_UNTIL])
-    assert footprint_consent(late, reg).tolist() == [WITHHELD, WITHHELD]
+    assert consent_status(late, reg).tolist() == [WITHHELD, WITHHELD]
 
 
 def test_footprint_across_two_adjacent_aois_needs_both_open() -> None:
@@ -270,10 +270,10 @@ def test_footprint_across_two_adjacent_aois_needs_both_open() -> None:
     )
     t_mid = parse_time_us(mid, "t")
     table = footprints([24.8, 24.8], [-107.4, -107.4], [t_mid - 1, t_mid], half_m=400.0)
-    assert footprint_consent(table, reg).tolist() == [CONSENTED, WITHHELD]
+    assert consent_status(table, reg).tolist() == [CONSENTED, WITHHELD]
 
 
-def test_unusable_footprints_are_invalid() -> None:
+def test_unusable_footprints_are_undetermined() -> None:
     reg = load_aois(collection(feature()))
     ok = [(-107.41, 24.79), (-107.39, 24.79), (-107.39, 24.81), (-107.41, 24.81)]
     bow = [(-107.41, 24.79), (-107.39, 24.81), (-107.39, 24.79), (-107.41, 24.81)]
@@ -281,7 +281,7 @@ def test_unusable_footprints_are_invalid() -> None:
     table = table.set_column(
         table.schema.get_field_index("valid"), "valid", pa.array([True, True, False])
     )
-    assert footprint_consent(table, reg).tolist() == [CONSENTED, INVALID, INVALID]
+    assert consent_status(table, reg).tolist() == [CONSENTED, UNDETERMINED, UNDETERMINED]
 
 
 # --- the gate -----------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ def test_apply_consent_and_require_releasable() -> None:
         require_releasable(table)
     marked = apply_consent(table, reg)
     assert marked["consent_status"].to_pylist() == [CONSENTED, WITHHELD, WITHHELD]
-    assert withheld_mask(table, reg).tolist() == [False, True, True]
+    assert (~consented_mask(table, reg)).tolist() == [False, True, True]
     out = require_releasable(marked)
     assert out.num_rows == 1 and out["consent_status"].to_pylist() == [CONSENTED]
     # Re-applying with another registry recomputes, never trusts the old column.
@@ -308,6 +308,10 @@ def test_point_tables_use_the_same_rule() -> None:
         "lon": np.array([-107.4, -107.0, -107.4]),
         "time": np.array([T_FROM, T_FROM, T_FROM]),
     }
-    assert apply_consent(pts, reg)["consent_status"].to_pylist() == [CONSENTED, WITHHELD, INVALID]
+    assert apply_consent(pts, reg)["consent_status"].to_pylist() == [
+        CONSENTED,
+        WITHHELD,
+        UNDETERMINED,
+    ]
     with pytest.raises(ConsentError):
         apply_consent({"lat": [24.8], "lon": [-107.4]}, reg)

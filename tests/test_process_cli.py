@@ -81,7 +81,10 @@ def test_compliance_json(sortie: Path) -> None:
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)
     assert report["frames_total"] == 1800
-    assert report["frames_consented"] + report["frames_withheld"] + report["frames_invalid"] == 1800
+    assert (
+        report["frames_consented"] + report["frames_withheld"] + report["frames_undetermined"]
+        == 1800
+    )
     assert 0.0 <= report["consented_fraction"] <= 1.0
 
 

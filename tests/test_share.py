@@ -142,8 +142,9 @@ def make_observations_for(site_id: str = "S7f3a2c91") -> pa.Table:
             "ce90_m": [20.0, 20.0, 20.0, 20.0, nan],
             "sensor": "EO",
             "source_file": "/data/sorties/VIGIA-SIN-0314.ts",
-            "status": ["ok", "ok", "ok", "withheld", "ungeolocated"],
-            "reason": [None, None, None, "outside consent (place or time)", "no ground position"],
+            "status": ["ok", "ok", "ok", "ok", "ungeolocated"],
+            "reason": [None, None, None, None, "no ground position"],
+            "consent_status": ["consented", "consented", "consented", "withheld", "undetermined"],
         },
     )
     return table.append_column("site_id", pa.array([site_id] * n))
@@ -404,6 +405,8 @@ def test_withheld_and_ungeolocated_observations_never_pass(tmp_path: Path) -> No
     assert releasable_observations(obs.to_pylist()).num_rows == 3
     with pytest.raises(TearlineError, match="status"):
         releasable_observations(obs.drop_columns(["status"]))
+    with pytest.raises(TearlineError, match="consent_status"):
+        releasable_observations(obs.drop_columns(["consent_status"]))
     chips = make_chips(tmp_path)
     rel = releasable_site(make_site(), obs, chips, max_chips=10)
     # Only the three 'ok' observations have chips; the withheld one (yellow) is not among them.

@@ -102,8 +102,8 @@ def planted_observations(site_id: str) -> pa.Table:
             "note": WITHHELD,
             "author": AUTHOR,
             "source_file": FILE,
-            "status": ["withheld"],
-            "reason": ["outside consent (place or time)"],
+            "status": ["ok"],
+            "consent_status": ["withheld"],
         },
     ).append_column("site_id", pa.array([site_id]))
     cols = {

@@ -178,6 +178,7 @@ def _observations(now: datetime) -> pa.Table:
                 "ce90_m": 28.0,
                 "geolocated_by": "sensor_model",
                 "status": "ok",
+                "consent_status": "consented",
                 "sensor": "EO",
                 "night": False,
                 "source_file": f"/srv/feeds/{SORTIE}.ts",

@@ -664,6 +664,8 @@ def ingest(
         f"{report.sites:,} sites, {report.candidates:,} candidates, "
         f"{report.observations:,} observations stored"
     )
+    for w in report.warnings:
+        out.print(f"[bold yellow]warning:[/] {w}")
 
 
 def _detector(model: Path | None, classes: Path | None, thresholds: list[str]) -> Any:

@@ -180,7 +180,7 @@ async def chip(chip_id: ChipIdPath, who: Who, state: State) -> Response:
         return FileResponse(path, media_type="image/jpeg")
     idx = await state.partner_index(who)
     owner = state.chips.site_of(obs_id)
-    if owner is None or owner[1] != "ok" or owner[0] not in idx.chip_hashes:
+    if owner is None or not owner[1] or owner[0] not in idx.chip_hashes:
         raise HTTPException(404, f"no chip {chip_id!r}")
     try:
         data = await run_in_threadpool(sanitize_chip, path)

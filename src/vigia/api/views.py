@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from vigia.api.partner import chip_url
 from vigia.exploit.catalog import Catalog
+from vigia.exploit.observations import usable_mask
 from vigia.exploit.vocabulary import VocabularyError, default_vocabulary
 from vigia.share.products import iso_time, jsonable
 from vigia.store import Action, Agency, Delivery, Product, Site, User
@@ -61,8 +62,8 @@ def indicator_view(codes: Iterable[str], lang: str) -> list[dict[str, str]]:
 class _ChipState:
     key: tuple[int, int]
     by_site: dict[str, list[str]]
-    site_of: dict[str, tuple[str, str]]
-    """obs_id -> (site_id, status) for observations with a chip file."""
+    site_of: dict[str, tuple[str, bool]]
+    """obs_id -> (site_id, usable) for observations with a chip file (usable: `usable_mask`)."""
 
 
 class ChipIndex:
@@ -93,24 +94,25 @@ class ChipIndex:
             chips_dir = self.catalog.chips_dir
             present = {p.stem for p in chips_dir.glob("*.jpg")} if chips_dir.is_dir() else set()
             by_site: dict[str, list[str]] = {}
-            site_of: dict[str, tuple[str, str]] = {}
+            site_of: dict[str, tuple[str, bool]] = {}
             path = self.catalog.path("observations")
             if present and path.exists():
                 names = set(pq.read_schema(path).names)
-                cols = [c for c in ("obs_id", "site_id", "status", "time") if c in names]
+                want = ("obs_id", "site_id", "status", "consent_status", "time")
+                cols = [c for c in want if c in names]
                 t = pq.read_table(path, columns=cols)
-                if {"obs_id", "site_id", "status"} <= set(cols):
+                if {"obs_id", "site_id", "status", "consent_status"} <= set(cols):
                     mask = pc.is_in(t.column("obs_id"), value_set=pa.array(sorted(present)))
                     t = t.filter(pc.fill_null(mask, False))
                     if "time" in cols:
                         t = t.sort_by([("time", "ascending"), ("obs_id", "ascending")])
-                    for o, s, st in zip(
+                    for o, s, usable in zip(
                         t.column("obs_id").to_pylist(),
                         t.column("site_id").to_pylist(),
-                        t.column("status").to_pylist(),
+                        usable_mask(t).tolist(),
                         strict=True,
                     ):
-                        site_of[o] = (s or "", st or "")
+                        site_of[o] = (s or "", bool(usable))
                         if s:
                             by_site.setdefault(s, []).append(o)
             self._state = _ChipState(key, by_site, site_of)
@@ -120,8 +122,8 @@ class ChipIndex:
         """Observations of ``site_id`` that have a chip, oldest first."""
         return list(self._load().by_site.get(site_id, ()))
 
-    def site_of(self, obs_id: str) -> tuple[str, str] | None:
-        """(site_id, status) of an observation with a chip, or None."""
+    def site_of(self, obs_id: str) -> tuple[str, bool] | None:
+        """(site_id, usable) of an observation with a chip, or None (usable: `usable_mask`)."""
         return self._load().site_of.get(obs_id)
 
 

@@ -4,8 +4,8 @@ Public entry points (the CLI and later stages use these):
 
 * `coverage_from_footprints` / `CoverageAccumulator`, `write_cells`, `read_cells`
 * `plot_coverage`
-* `vigia.coverage.consent`: `load_aois`, `ConsentRegistry`, `apply_consent`,
-  `require_releasable`, `withheld_mask`, `footprint_consent`
+* `vigia.coverage.consent`: `load_aois`, `ConsentRegistry`, `consent_status`
+  (the one decision), `apply_consent`, `consented_mask`, `require_releasable` (the gate)
 * `compliance` -> `ComplianceReport`
 * `solar_elevation_deg`
 """
@@ -24,10 +24,11 @@ from vigia.coverage.compliance import ComplianceReport, compliance
 from vigia.coverage.consent import (
     ConsentRegistry,
     apply_consent,
-    footprint_consent,
+    consent_status,
+    consented_mask,
     load_aois,
+    releasable_mask,
     require_releasable,
-    withheld_mask,
 )
 from vigia.coverage.plot import plot_coverage
 from vigia.coverage.solar import solar_elevation_deg
@@ -44,15 +45,16 @@ __all__ = [
     "CoverageAccumulator",
     "apply_consent",
     "compliance",
+    "consent_status",
+    "consented_mask",
     "coverage_from_footprints",
     "coverage_metadata",
     "demo_aois_path",
-    "footprint_consent",
     "load_aois",
     "plot_coverage",
     "read_cells",
+    "releasable_mask",
     "require_releasable",
     "solar_elevation_deg",
-    "withheld_mask",
     "write_cells",
 ]

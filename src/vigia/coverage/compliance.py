@@ -15,7 +15,7 @@ Definitions
 * observed area: area of the distinct cells observed by usable frames.
 * out-of-consent area: area of the distinct cells observed at least once while not consented.
 * consented fraction: 1 - out-of-consent area / observed area (None when nothing was observed).
-* frame counts: each frame's status from `consent.footprint_consent` (a frame partly outside
+* frame counts: each frame's status from `consent.consent_status` (a frame partly outside
   consent is withheld even though most of its cells may be consented).
 * out-of-consent spans: withheld frames and out-of-consent observations, merged into time spans
   when less than ``span_gap_s`` apart, each with its withheld frames and out-of-consent cells.
@@ -38,10 +38,11 @@ from vigia.coverage._frames import FootprintsLike, read_frames
 from vigia.coverage.accumulate import DEFAULT_RES, CentreIndex, make_runs, observe
 from vigia.coverage.consent import (
     CONSENTED,
-    INVALID,
+    UNDETERMINED,
     WITHHELD,
     ConsentRegistry,
-    footprint_consent,
+    consent_status,
+    consented_mask,
     format_time_us,
 )
 from vigia.errors import GeoError
@@ -102,7 +103,7 @@ class ComplianceReport:
     frames_total: int
     frames_consented: int
     frames_withheld: int
-    frames_invalid: int
+    frames_undetermined: int
     observed_km2: float
     out_of_consent_km2: float
     consented_fraction: float | None
@@ -132,7 +133,7 @@ class ComplianceReport:
             f"  verdict / dictamen:        {'COMPLIANT' if self.compliant else 'NOT COMPLIANT'}",
             f"  frames / cuadros:          {self.frames_total:,} total, "
             f"{self.frames_consented:,} consented, {self.frames_withheld:,} withheld, "
-            f"{self.frames_invalid:,} invalid",
+            f"{self.frames_undetermined:,} undetermined",
             f"  observed area / área:      {self.observed_km2:.3f} km² (H3 res {self.h3_res})",
             f"  out of consent / fuera:    {self.out_of_consent_km2:.3f} km²",
             f"  consented fraction:        {frac}",
@@ -173,7 +174,7 @@ class ComplianceReport:
             ("verdict / dictamen", verdict),
             ("frames consented", f"{self.frames_consented:,} / {self.frames_total:,}"),
             ("frames withheld", f"{self.frames_withheld:,}"),
-            ("frames invalid", f"{self.frames_invalid:,}"),
+            ("frames undetermined", f"{self.frames_undetermined:,}"),
             ("observed area", f"{self.observed_km2:.3f} km² (H3 res {self.h3_res})"),
             ("out of consent", f"{self.out_of_consent_km2:.3f} km²"),
             ("consented fraction", frac),
@@ -260,7 +261,7 @@ def compliance(
     index = CentreIndex(h3_res)
     bps = registry.breakpoints_us()
     n_aoi = len(registry)
-    counts = {CONSENTED: 0, WITHHELD: 0, INVALID: 0}
+    counts = {CONSENTED: 0, WITHHELD: 0, UNDETERMINED: 0}
     withheld_t: list[I64] = []
     cell_parts: list[tuple[U64, B]] = []
     out_parts: list[tuple[U64, I64, I64]] = []
@@ -268,7 +269,7 @@ def compliance(
 
     for chunk in footprints:
         frames = read_frames(chunk)
-        status = footprint_consent(chunk, registry)
+        status = consent_status(chunk, registry)
         for k in counts:
             counts[k] += int(np.count_nonzero(status == k))
         withheld_t.append(frames.time_us[status == WITHHELD])
@@ -276,7 +277,7 @@ def compliance(
         obs = observe(runs, index)
         t0, t1 = obs.t0, obs.t1
         mid = (t0 + t1) // 2
-        cons = registry.is_consented(obs.lat, obs.lon, mid)
+        cons = consented_mask({"lat": obs.lat, "lon": obs.lon, "time": mid}, registry)
         cu, (any_out,) = _reduce_cells(obs.cell, ~cons)
         cell_parts.append((cu, any_out))
         bad = ~cons
@@ -349,7 +350,7 @@ def compliance(
         frames_total=sum(counts.values()),
         frames_consented=counts[CONSENTED],
         frames_withheld=counts[WITHHELD],
-        frames_invalid=counts[INVALID],
+        frames_undetermined=counts[UNDETERMINED],
         observed_km2=observed,
         out_of_consent_km2=out_km2,
         consented_fraction=fraction,

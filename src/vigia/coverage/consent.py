@@ -1,8 +1,18 @@
 """Consent: the one place where Vigía decides what may be observed, kept and shared.
 
-Principle 1 of the design ("consent first") lives here and only here. Every later stage (sites,
-products, the partner portal, the planner) calls `apply_consent` / `require_releasable` or asks
-a `ConsentRegistry`; nothing re-implements the rule.
+Principle 1 of the design ("consent first") lives here and only here, in two functions:
+
+* `consent_status` is the one decision: 'consented', 'withheld' or 'undetermined' for each row
+  of a footprints table (corner columns), a table of polygons (``polygon``) or a table of points
+  (observations: ``lat``, ``lon``, ``time``). `apply_consent` writes it as the
+  ``consent_status`` column; `consented_mask` answers it as booleans (planning, compliance).
+* `releasable_mask` / `require_releasable` is the one gate every later stage (fusion, scoring,
+  chips, the tearline and every product, the API's chips, exports) goes through: it reads the
+  ``consent_status`` column and lets through only 'consented' rows. No stage compares consent
+  strings of its own.
+
+It fails closed: with no registry every row is 'undetermined'; a table whose consent was never
+decided is refused.
 
 The rule
 --------
@@ -20,8 +30,9 @@ The rule
 * A footprint is ``consented`` only when the consented area at its time covers all of it. Any
   part outside, even a sliver, makes it ``withheld``: partial overlap is withheld (conservative:
   the frame shows ground nobody consented to). A frame that is not valid, or whose corners do not
-  form a usable quadrilateral, is ``invalid``: where it looked is unknown, so it is not
-  releasable either.
+  form a usable quadrilateral, is ``undetermined``: where it looked is unknown, so it is not
+  releasable either. So is a point without a finite position or a time, and every row when no
+  registry is given.
 * Times in an AOI file must carry a UTC offset (``Z`` or ``±hh:mm``). Naive times are refused:
   read as UTC they would move a window by seven hours in Sinaloa.
 """
@@ -47,8 +58,8 @@ from vigia.errors import ConsentError
 
 CONSENTED = "consented"
 WITHHELD = "withheld"
-INVALID = "invalid"
-STATUSES = (CONSENTED, WITHHELD, INVALID)
+UNDETERMINED = "undetermined"
+STATUSES = (CONSENTED, WITHHELD, UNDETERMINED)
 STATUS_COLUMN = "consent_status"
 
 AOI_STATES = ("consented", "revoked", "nominated", "expired")
@@ -403,21 +414,51 @@ def footprint_polygons(table: FootprintsLike) -> tuple[npt.NDArray[np.object_], 
     return polys, fr
 
 
-def footprint_consent(table: FootprintsLike, registry: ConsentRegistry) -> npt.NDArray[np.str_]:
-    """Consent status of each frame: 'consented', 'withheld' or 'invalid' (see module rule)."""
+def _footprint_consent(
+    table: FootprintsLike, registry: ConsentRegistry | None
+) -> npt.NDArray[np.str_]:
+    """Consent status of each frame: 'consented', 'withheld' or 'undetermined' (module rule)."""
     polys, fr = footprint_polygons(table)
-    status = np.full(len(fr), INVALID, dtype="<U9")
+    status = np.full(len(fr), UNDETERMINED, dtype="<U12")
     ok = np.flatnonzero(fr.ok)
-    if ok.size:
+    if ok.size and registry is not None:
         covered = registry.polygon_consent(polys[ok], fr.time_us[ok])
         status[ok] = np.where(covered, CONSENTED, WITHHELD)
     return status
 
 
-def point_consent(table: FootprintsLike, registry: ConsentRegistry) -> npt.NDArray[np.str_]:
-    """Consent status of point rows (columns ``lat``, ``lon``, ``time``)."""
+def _getter(table: FootprintsLike) -> tuple[Any, list[str]]:
     get = table.column if isinstance(table, pa.Table) else table.__getitem__
     names = table.column_names if isinstance(table, pa.Table) else list(table)
+    return get, names
+
+
+def _polygon_consent(
+    table: FootprintsLike, registry: ConsentRegistry | None
+) -> npt.NDArray[np.str_]:
+    get, names = _getter(table)
+    if "time" not in names:
+        raise ConsentError("cannot apply consent: table has no column 'time'")
+    col = get("polygon")
+    polys = np.asarray(
+        col.to_pylist() if isinstance(col, pa.ChunkedArray | pa.Array) else col, object
+    )
+    polys = polys.reshape(-1)
+    t, has_t = time_us_column(get("time"))
+    good = has_t & np.array(
+        [p is not None and not shapely.is_empty(p) and shapely.is_valid(p) for p in polys], bool
+    )
+    status = np.full(polys.size, UNDETERMINED, dtype="<U12")
+    idx = np.flatnonzero(good)
+    if idx.size and registry is not None:
+        covered = registry.polygon_consent(polys[idx], t[idx])
+        status[idx] = np.where(covered, CONSENTED, WITHHELD)
+    return status
+
+
+def _point_consent(table: FootprintsLike, registry: ConsentRegistry | None) -> npt.NDArray[np.str_]:
+    """Consent status of point rows (columns ``lat``, ``lon`` in degrees, ``time``)."""
+    get, names = _getter(table)
     for c in ("lat", "lon", "time"):
         if c not in names:
             raise ConsentError(f"cannot apply consent: table has no column {c!r}")
@@ -425,43 +466,66 @@ def point_consent(table: FootprintsLike, registry: ConsentRegistry) -> npt.NDArr
     n = t.size
     lat, lon = float_column(get("lat"), n), float_column(get("lon"), n)
     good = has_t & np.isfinite(lat) & np.isfinite(lon)
-    status = np.full(lat.shape, INVALID, dtype="<U9")
-    cons = registry.is_consented(lat, lon, t)
-    status[good] = np.where(cons[good], CONSENTED, WITHHELD)
+    status = np.full(lat.shape, UNDETERMINED, dtype="<U12")
+    if registry is not None:
+        cons = registry.is_consented(lat, lon, t)
+        status[good] = np.where(cons[good], CONSENTED, WITHHELD)
     return status
 
 
-def consent_status(table: FootprintsLike, registry: ConsentRegistry) -> npt.NDArray[np.str_]:
-    """Status per row: footprints when the table has corner columns, else points."""
+def consent_status(table: FootprintsLike, registry: ConsentRegistry | None) -> npt.NDArray[np.str_]:
+    """The one consent decision: 'consented', 'withheld' or 'undetermined' for each row.
+
+    ``table`` (Arrow table or mapping of columns) is a footprints table when it has corner
+    columns, a table of shapely polygons when it has a ``polygon`` column, else points
+    (``lat``/``lon`` in degrees, ``time`` in µs or Arrow timestamps: observations). A row that
+    cannot be placed on the ground or in time is 'undetermined', and so is every row when
+    ``registry`` is None (fail closed).
+
+    >>> consent_status({"lat": [24.8], "lon": [-107.2], "time": [0]}, None).tolist()
+    ['undetermined']
+    """
     if _has_corners(table):
-        return footprint_consent(table, registry)
-    return point_consent(table, registry)
+        return _footprint_consent(table, registry)
+    if "polygon" in _getter(table)[1]:
+        return _polygon_consent(table, registry)
+    return _point_consent(table, registry)
 
 
-def withheld_mask(table: FootprintsLike, registry: ConsentRegistry) -> npt.NDArray[np.bool_]:
-    """True for rows that must be held back: withheld or invalid (everything not consented)."""
-    return np.asarray(consent_status(table, registry) != CONSENTED, bool)
+def consented_mask(
+    table: FootprintsLike, registry: ConsentRegistry | None
+) -> npt.NDArray[np.bool_]:
+    """True for rows `consent_status` decides 'consented' (everything else is held back)."""
+    return np.asarray(consent_status(table, registry) == CONSENTED, bool)
 
 
-def apply_consent(table: FootprintsLike, registry: ConsentRegistry) -> pa.Table:
-    """The table with a ``consent_status`` column (recomputed if already there)."""
+def apply_consent(table: FootprintsLike, registry: ConsentRegistry | None) -> pa.Table:
+    """The table with its ``consent_status`` column decided now (replaced in place if there).
+
+    Call it again with the current registry whenever held rows are used again: a revocation
+    applies to everything already held.
+    """
     tab = table if isinstance(table, pa.Table) else pa.table(dict(table))
     status = pa.array(consent_status(tab, registry), pa.string())
     if STATUS_COLUMN in tab.column_names:
-        tab = tab.drop_columns([STATUS_COLUMN])
+        i = tab.schema.get_field_index(STATUS_COLUMN)
+        return tab.set_column(i, tab.schema.field(i).with_type(pa.string()), status)
     return tab.append_column(STATUS_COLUMN, status)
 
 
 def releasable_mask(table: pa.Table) -> npt.NDArray[np.bool_]:
-    """True for rows whose ``consent_status`` is 'consented'; ConsentError if never applied."""
+    """The gate: True for rows whose ``consent_status`` is 'consented'.
+
+    Raises `ConsentError` when the table has no such column (consent was never decided).
+    """
     if STATUS_COLUMN not in table.column_names:
         raise ConsentError(
             f"table has no {STATUS_COLUMN!r} column: apply_consent() must run before release"
         )
-    col = table.column(STATUS_COLUMN).cast(pa.string()).fill_null(INVALID)
+    col = table.column(STATUS_COLUMN).cast(pa.string()).fill_null(UNDETERMINED)
     return np.asarray(col.to_numpy(zero_copy_only=False) == CONSENTED, bool)
 
 
 def require_releasable(table: pa.Table) -> pa.Table:
     """Only the rows that may go on (status 'consented'); raises if consent was never applied."""
-    return table.filter(pa.array(releasable_mask(table)))
+    return table.filter(pa.array(releasable_mask(table), pa.bool_()))

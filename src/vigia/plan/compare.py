@@ -6,9 +6,9 @@ table (column ``cell``, as from `vigia.coverage.coverage_from_footprints`), a fo
 (corner columns; coverage computed with `coverage_from_footprints`), footprint polygons, or files
 of those (Parquet or GeoJSON).
 
-With an AOI registry, flown coverage goes through the consent rule first: footprints withheld by
-`withheld_mask`, and cells whose first or last sighting is outside consent
-(`ConsentRegistry.is_consented`), are not counted as covered; they are reported as withheld.
+With an AOI registry, flown coverage goes through the consent rule first: footprints not
+consented by `consented_mask` (the one decision, `consent_status`), and cells whose first or last
+sighting is not consented, are not counted as covered; they are reported as withheld.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from h3.api import numpy_int as h3n
 from shapely.geometry.base import BaseGeometry
 
 from vigia.coverage.accumulate import DEFAULT_RES, coverage_from_footprints
-from vigia.coverage.consent import ConsentRegistry, withheld_mask
+from vigia.coverage.consent import ConsentRegistry, consented_mask
 from vigia.plan.errors import PlanError
 from vigia.plan.lanes import LocalFrame
 from vigia.plan.planner import SortiePlan
@@ -146,12 +146,12 @@ def flown_cells(source: FlownLike, res: int, registry: ConsentRegistry | None = 
                         if pa.types.is_timestamp(col.type):
                             col = col.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
                         t = np.asarray(col.to_numpy(zero_copy_only=False), np.int64)
-                        keep &= registry.is_consented(lat, lon, t)
+                        keep &= consented_mask({"lat": lat, "lon": lon, "time": t}, registry)
             return FlownCells(np.unique(cells_to_res(raw[keep], res)), int((~keep).sum()))
         if "corner1_lat" in names:
             frames_withheld = 0
             if registry is not None:
-                mask = withheld_mask(source, registry)
+                mask = ~consented_mask(source, registry)
                 frames_withheld = int(mask.sum())
                 source = source.filter(pa.array(~mask))
             cov = coverage_from_footprints(source, res=res)

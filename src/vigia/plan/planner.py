@@ -9,7 +9,7 @@
    for the full swath to reach their edges, the field of view is narrowed (finer GSD, narrower
    swath) until the lanes cover 98 % of the area or the sensor's minimum field of view is
    reached. The swath polygons are checked with the consent rule itself
-   (`ConsentRegistry.polygon_consent`) before anything is planned.
+   (`consented_mask`, the one consent decision) before anything is planned.
 3. AOIs beyond reach (base -> AOI -> base longer than the usable endurance) are left out.
 4. The others are taken in priority order (1 first; nearer to the base first among equals) and
    each is inserted into the route where it costs least, if the route stays feasible: consent
@@ -45,7 +45,7 @@ from pyproj import Geod
 from shapely.geometry.base import BaseGeometry
 
 from vigia.coverage.accumulate import DEFAULT_RES
-from vigia.coverage.consent import format_time_us, parse_time_us
+from vigia.coverage.consent import consented_mask, format_time_us, parse_time_us
 from vigia.coverage.solar import CIVIL_TWILIGHT_DEG, solar_elevation_deg
 from vigia.plan.errors import PlanError
 from vigia.plan.lanes import LocalFrame, Pattern, lane_pattern, orbit_pattern
@@ -317,7 +317,9 @@ class Candidates:
         """Every swath polygon must be consented by the one rule at a time in the window."""
         polys = np.array([pat.frame.to_lonlat(g) for g in swath_polygons(pat)], dtype=object)
         t = max(a.aoi.window_us[0], self.t_from_us)
-        ok = self.registry.consent.polygon_consent(polys, np.full(polys.size, t))
+        ok = consented_mask(
+            {"polygon": polys, "time": np.full(polys.size, t, np.int64)}, self.registry.consent
+        )
         if not ok.all():
             raise ValueError("its lanes' swaths are not all inside consented area (consent rule)")
 
@@ -795,7 +797,8 @@ def assemble(
         if p["kind"] == "lane":
             xy = np.asarray(f["geometry"]["coordinates"], float)
             tt = np.linspace(time_us(p["start"]), time_us(p["end"]) - 1, len(xy)).astype(np.int64)
-            if not cands.registry.consent.is_consented(xy[:, 1], xy[:, 0], tt).all():
+            pts = {"lat": xy[:, 1], "lon": xy[:, 0], "time": tt}
+            if not consented_mask(pts, cands.registry.consent).all():
                 raise PlanError(f"internal: a lane over {p['aoi']!r} leaves consented area")
 
     # coverage: areas in an equal-area frame over the region

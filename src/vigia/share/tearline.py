@@ -10,8 +10,9 @@ the analyst side until it is declared here.
 values must never be seen in a tearline, and :func:`check_no_leak` scans a finished tearline for
 their values (e.g. an analyst assessment that names the mission) as a second line of defence.
 
-Observations enter only through :func:`releasable_observations`: rows whose ``status`` is not
-'ok' (``withheld`` out-of-consent rows, ungeolocated rows) never reach a product.
+Observations enter only through :func:`releasable_observations`, which keeps the rows
+:func:`vigia.exploit.observations.usable_mask` passes (the consent gate, then 'ok'): rows not
+consented (withheld or undetermined) and ungeolocated rows never reach a product.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigia.errors import VigiaError
+from vigia.exploit.observations import usable_mask
 from vigia.exploit.vocabulary import Vocabulary, VocabularyError, default_vocabulary
 from vigia.share.markings import Marking
 
@@ -313,24 +315,25 @@ class Tearline:
 # --- observations ------------------------------------------------------------------------------
 def _as_table(observations: ObservationsLike | None) -> pa.Table:
     if observations is None:
-        return pa.table({"status": pa.array([], pa.string())})
+        empty = pa.array([], pa.string())
+        return pa.table({"status": empty, "consent_status": empty})
     if isinstance(observations, pa.Table):
         return observations
     return pa.Table.from_pylist([dict(r) for r in observations])
 
 
 def releasable_observations(observations: ObservationsLike | None) -> pa.Table:
-    """Only the observations that may appear in a product: ``status == 'ok'``.
+    """Only the observations that may appear in a product (:func:`usable_mask`).
 
-    'withheld' (outside consent in place or time) and 'ungeolocated' rows are dropped here, the
-    one gate every product goes through. A table without a ``status`` column is refused: nobody
-    can say whether its rows are inside consent.
+    Rows the consent gate holds back (withheld, undetermined) and ungeolocated rows are dropped
+    here, the one entry every product goes through. A table whose consent was never decided (no
+    ``consent_status`` column) or without a ``status`` column is refused.
     """
     table = _as_table(observations)
-    if "status" not in table.column_names:
-        raise TearlineError("observations have no 'status' column: consent was never applied")
-    ok = pc.fill_null(pc.equal(table.column("status").cast(pa.string()), "ok"), False)
-    return table.filter(ok)
+    for col in ("status", "consent_status"):
+        if col not in table.column_names:
+            raise TearlineError(f"observations have no {col!r} column: consent was never applied")
+    return table.filter(pa.array(usable_mask(table), pa.bool_()))
 
 
 # --- chips ------------------------------------------------------------------------------------
