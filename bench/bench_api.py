@@ -43,7 +43,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vigia.api.productsvc import DraftRequest, draft_product  # noqa: E402
-from vigia.exploit.catalog import Catalog  # noqa: E402
 from vigia.exploit.scoring import SITE_SCHEMA  # noqa: E402
 from vigia.store import (  # noqa: E402
     AuditEntry,
@@ -53,6 +52,7 @@ from vigia.store import (  # noqa: E402
     open_store,
     verify_audit,
 )
+from vigia.store.catalog import Catalog  # noqa: E402
 
 GOAL_RPS = 1500.0
 GOAL_P99_MS = 100.0

@@ -22,11 +22,11 @@ import h3
 import numpy as np
 import pyarrow as pa
 
-from vigia.exploit.catalog import Catalog
 from vigia.exploit.scoring import looks_by_cell
 from vigia.exploit.vocabulary import default_vocabulary
 from vigia.scenario.evaluate import match_sites
 from vigia.scenario.world import build_world
+from vigia.store.catalog import Catalog
 
 
 def main() -> None:

@@ -30,8 +30,8 @@ from tests.takserver import Subscriber, start_taky
 from vigia.api import create_app
 from vigia.coverage import demo_aois_path
 from vigia.coverage.accumulate import CELLS_SCHEMA
-from vigia.exploit.catalog import OBSERVATIONS_WITH_SITE
 from vigia.store import Action, AuditEntry, Product, ProductRelease, Seizure, open_store
+from vigia.store.catalog import OBSERVATIONS_WITH_SITE
 
 # --- sentinels: values of source-sensitive (or simply not releasable) fields -------------------
 SENTINELS = {

@@ -15,14 +15,14 @@ import pytest
 
 import vigia
 from vigia.api.views import ChipIndex
+from vigia.app.ingest import ingest
 from vigia.coverage.consent import STATUSES, apply_consent, load_aois
 from vigia.errors import ConsentError
-from vigia.exploit.catalog import Catalog
 from vigia.exploit.chips import cut_chips
 from vigia.exploit.fusion import fuse
-from vigia.exploit.ingest import ingest
 from vigia.exploit.observations import make_observations
 from vigia.share.tearline import releasable_observations
+from vigia.store.catalog import Catalog
 
 PACKAGE = Path(vigia.__file__).parent
 THE_RULE = PACKAGE / "coverage" / "consent.py"
@@ -32,7 +32,7 @@ GATE = {"releasable_mask", "require_releasable", "usable_mask", "releasable_obse
 STAGES = {
     "exploit/fusion.py": GATE,
     "exploit/chips.py": GATE,
-    "exploit/ingest.py": {"apply_consent"},
+    "app/ingest.py": {"apply_consent"},
     "share/tearline.py": GATE,
     "share/products.py": GATE,
     "api/views.py": GATE,

@@ -10,7 +10,8 @@ import shapely
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from vigia.coverage._frames import classify_sensor_name, quads_ok, read_frames, sensor_kinds
+from vigia.coverage._frames import quads_ok, read_frames
+from vigia.telemetry.sensors import classify_sensor_name, sensor_kinds
 
 T0_US = 1_780_272_000_000_000  # 2026-06-01T00:00:00Z
 CULIACAN = (24.80, -107.39)

@@ -828,7 +828,7 @@ def test_chips_need_a_site_to_belong_to(tmp_path: Path) -> None:
 
 def test_from_a_data_directory(tmp_path: Path) -> None:
     """The products take what the exploitation catalog hands over, as it hands it over."""
-    from vigia.exploit.catalog import Catalog
+    from vigia.store.catalog import Catalog
 
     cat = Catalog(tmp_path / "data")
     cat.write_table("sites", _many_sites(3))

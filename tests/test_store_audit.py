@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 
 from tests.conftest import SEED_USERS
 from vigia.api.auditlog import RawAppender
+from vigia.app.admin import audit_verify
 from vigia.store import (
     GENESIS_HASH,
     AuditEntry,
@@ -27,7 +28,6 @@ from vigia.store import (
     verify_audit,
 )
 from vigia.store.audit import AuditRecord, entry_hash, format_time
-from vigia.store.commands import audit_verify
 
 
 @pytest.fixture

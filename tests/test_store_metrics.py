@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from vigia.app.admin import format_metrics, metrics
 from vigia.store import (
     NotFound,
     PermissionDenied,
@@ -22,7 +23,6 @@ from vigia.store import (
     record_action,
     sync_sites,
 )
-from vigia.store.commands import format_metrics, metrics
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 NOW = datetime(2026, 7, 1, tzinfo=UTC)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import T0
+from vigia.app.admin import sync_data_dir
 from vigia.store import (
     Site,
     Store,
@@ -24,7 +25,6 @@ from vigia.store import (
     record_action,
     sync_sites,
 )
-from vigia.store.commands import sync_data_dir
 
 NOW = datetime(2026, 5, 10, tzinfo=UTC)
 

@@ -150,7 +150,7 @@ def _sites_table(now: datetime) -> pa.Table:
 
 
 def _observations(now: datetime) -> pa.Table:
-    from vigia.exploit.catalog import OBSERVATIONS_WITH_SITE
+    from vigia.store.catalog import OBSERVATIONS_WITH_SITE
 
     rows = []
     for i, (sid, lat, lon, ind) in enumerate(
@@ -227,9 +227,9 @@ def _free_port() -> int:
 
 
 def _make_data_dir(root: Path) -> None:
-    from vigia.exploit.catalog import Catalog
+    from vigia.app.admin import sync_data_dir
     from vigia.store import create_user, open_store
-    from vigia.store.commands import sync_data_dir
+    from vigia.store.catalog import Catalog
 
     now = datetime.now(UTC).replace(microsecond=0)
     cat = Catalog(root)

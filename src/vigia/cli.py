@@ -88,7 +88,7 @@ def _terrain(
     frame_width: int = 1280,
     frame_height: int = 720,
 ) -> Any:
-    from vigia.process import TerrainOptions
+    from vigia.footprints import TerrainOptions
 
     if terrain_height is not None and dem is not None:
         raise VigiaError("give --terrain-height or --dem, not both")
@@ -128,7 +128,7 @@ def inspect(
     dem: DemOpt = None,
 ) -> None:
     """Summarise a sortie: duration, packets, items, platform, track, damage."""
-    from vigia.process import GeoAccuracy, compute_footprints
+    from vigia.footprints import GeoAccuracy, compute_footprints
     from vigia.telemetry.source import TelemetryReader, describe
     from vigia.telemetry.table import TelemetrySummary
 
@@ -272,7 +272,7 @@ def footprints_cmd(
     strict: Annotated[bool, typer.Option(help="Stop at the first damaged packet")] = False,
 ) -> None:
     """Ground footprint of every frame: centre, corners, slant range, GSD, validity."""
-    from vigia.process import iter_footprints, write_footprints
+    from vigia.app.process import iter_footprints, write_footprints
     from vigia.telemetry.source import TelemetryReader, describe
 
     try:
@@ -306,8 +306,8 @@ def coverage(
     dem: DemOpt = None,
 ) -> None:
     """Accumulate footprints into H3 cells: first/last seen, passes, best GSD, EO/IR, day/night."""
+    from vigia.app.process import iter_footprints
     from vigia.coverage import coverage_from_footprints, load_aois, plot_coverage, write_cells
-    from vigia.process import iter_footprints
     from vigia.telemetry.source import TelemetryReader
 
     try:
@@ -338,9 +338,9 @@ def compliance(
     dem: DemOpt = None,
 ) -> None:
     """Consent compliance: observed ground inside consent, and every out-of-consent span."""
+    from vigia.app.process import iter_footprints
     from vigia.coverage import compliance as run_compliance
     from vigia.coverage import load_aois
-    from vigia.process import iter_footprints
     from vigia.telemetry.source import TelemetryReader
 
     try:
@@ -445,8 +445,8 @@ def plan_compare(
     dem: DemOpt = None,
 ) -> None:
     """Compare a plan with what was flown: covered, missed and out-of-plan areas."""
+    from vigia.app.process import iter_footprints
     from vigia.plan import compare_plan
-    from vigia.process import iter_footprints
     from vigia.telemetry.source import TelemetryReader
 
     try:
@@ -526,7 +526,7 @@ def demo(
     )  # fmt: skip
     console.rule("[bold]8. ranked candidate sites")
     sites_list(data_dir=data, show_all=False, limit=15, as_json=False)
-    from vigia.exploit.catalog import Catalog
+    from vigia.store.catalog import Catalog
 
     top = Catalog(data).sites()
     if top.num_rows:
@@ -629,8 +629,8 @@ def ingest(
 
     Ingesting a file again changes nothing.
     """
-    from vigia.exploit.catalog import Catalog
-    from vigia.exploit.ingest import ingest as run_ingest
+    from vigia.app.ingest import ingest as run_ingest
+    from vigia.store.catalog import Catalog
 
     try:
         opts = _terrain(terrain_height, dem)
@@ -716,7 +716,7 @@ app.add_typer(sites_app, name="sites")
 
 
 def _catalog_sites(data_dir: Path) -> Any:
-    from vigia.exploit.catalog import Catalog
+    from vigia.store.catalog import Catalog
 
     return Catalog(data_dir)
 
@@ -904,7 +904,7 @@ app.add_typer(audit_app, name="audit")
 def audit_verify_cmd(data_dir: DataDirOpt = Path("vigia-data")) -> None:
     """Check every entry of the audit log: exit 0 when intact, 1 when an entry was altered or
     removed (naming the first bad one)."""
-    from vigia.store.commands import audit_verify
+    from vigia.app.admin import audit_verify
 
     try:
         code = audit_verify(data_dir, echo=out.print)
@@ -948,7 +948,7 @@ def users_add(
     data_dir: DataDirOpt = Path("vigia-data"),
 ) -> None:
     """Create an account; without --password-stdin a password is generated and printed once."""
-    from vigia.store.commands import add_user
+    from vigia.app.admin import add_user
 
     try:
         info, generated = add_user(
@@ -975,7 +975,7 @@ def users_list(
     """Every account: role, agency, language and whether it is enabled."""
     from dataclasses import asdict
 
-    from vigia.store.commands import list_user_info
+    from vigia.app.admin import list_user_info
 
     try:
         rows = list_user_info(data_dir)
@@ -1002,7 +1002,7 @@ def users_passwd(
     data_dir: DataDirOpt = Path("vigia-data"),
 ) -> None:
     """Replace a password (revoking the user's tokens); generated unless --password-stdin."""
-    from vigia.store.commands import reset_password
+    from vigia.app.admin import reset_password
 
     try:
         generated = reset_password(data_dir, username, password=_stdin_password(password_stdin))
@@ -1014,7 +1014,7 @@ def users_passwd(
 
 
 def _set_active(username: str, active: bool, data_dir: Path) -> None:
-    from vigia.store.commands import set_user_active
+    from vigia.app.admin import set_user_active
 
     try:
         info = set_user_active(data_dir, username, active)
@@ -1051,8 +1051,8 @@ def metrics(
 ) -> None:
     """Sites detected / released / acted on, times from detection to release to action, and
     seizure totals over time."""
-    from vigia.store.commands import format_metrics
-    from vigia.store.commands import metrics as compute
+    from vigia.app.admin import format_metrics
+    from vigia.app.admin import metrics as compute
 
     try:
         m = compute(data_dir, agency=agency)

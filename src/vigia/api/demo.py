@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from vigia.api.cache import Generation
 from vigia.api.productsvc import DraftRequest, draft_product, render_product
-from vigia.exploit.catalog import Catalog
+from vigia.app.admin import CLI_ACTOR, DemoUser, create_demo_users, sync_data_dir
 from vigia.store import (
     Product,
     Site,
@@ -29,7 +29,7 @@ from vigia.store import (
     open_store,
 )
 from vigia.store.audit import audit
-from vigia.store.commands import CLI_ACTOR, DemoUser, create_demo_users, sync_data_dir
+from vigia.store.catalog import Catalog
 
 __all__ = ["DEMO_RELEASES", "DemoProduct", "DemoStore", "prepare_demo_store"]
 

@@ -15,8 +15,8 @@ import h3
 import numpy as np
 import pyarrow.parquet as pq
 
-from vigia.exploit.catalog import Catalog
 from vigia.share.products import iso_time
+from vigia.store.catalog import Catalog
 
 __all__ = ["FileCache", "aois_geojson", "coverage_geojson"]
 

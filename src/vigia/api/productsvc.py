@@ -24,7 +24,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.orm import Session
 
-from vigia.exploit.catalog import Catalog
 from vigia.exploit.vocabulary import VocabularyError, default_vocabulary
 from vigia.share import products as share_products
 from vigia.share.markings import Marking
@@ -57,6 +56,7 @@ from vigia.store import (
     new_product_id,
     partner_tearline,
 )
+from vigia.store.catalog import Catalog
 
 __all__ = [
     "FORMATS",

@@ -18,7 +18,6 @@ from vigia.api.cache import Generation, Principal, TokenCache
 from vigia.api.geo import FileCache
 from vigia.api.partner import INDEX_TTL_S, PartnerIndex, TearlineCache, build_partner_index
 from vigia.api.views import ChipIndex
-from vigia.exploit.catalog import Catalog
 from vigia.share.tak import TakTarget
 from vigia.store import (
     Site,
@@ -29,6 +28,7 @@ from vigia.store import (
     sync_sites,
     user_for_token,
 )
+from vigia.store.catalog import Catalog
 
 __all__ = ["ApiState", "sync_if_newer"]
 

@@ -22,11 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigia.api.partner import chip_url
-from vigia.exploit.catalog import Catalog
 from vigia.exploit.observations import usable_mask
 from vigia.exploit.vocabulary import VocabularyError, default_vocabulary
 from vigia.share.products import iso_time, jsonable
 from vigia.store import Action, Agency, Delivery, Product, Site, User
+from vigia.store.catalog import Catalog
 from vigia.store.sites import SITE_COLUMNS
 
 __all__ = [

@@ -4,15 +4,15 @@ A footprints table (pyarrow Table, or a mapping of column name -> array) holds o
 frame with ``time`` (Arrow timestamp, or int64 microseconds since the Unix epoch, UTC),
 ``center_lat``/``center_lon``, ``corner1_lat``/``corner1_lon`` ... ``corner4_lat``/``corner4_lon``
 (degrees, WGS84), ``slant_range_m``, ``gsd_m`` (metres), ``valid`` (bool), ``reason`` (str) and
-optionally ``image_source_sensor`` (MISB ST 0601 item 11) and ``sortie`` (str).
+optionally ``image_source_sensor`` (MISB ST 0601 item 11) and ``sortie`` (str); the columns
+are those of :data:`vigia.footprints.FOOTPRINT_FIELDS`.
 
-This module turns such a table into plain arrays once, checks each quadrilateral, and classifies
-the sensor name as EO, IR or unknown.
+This module turns such a table into plain arrays once and checks each quadrilateral; the sensor
+name is classified by :func:`vigia.telemetry.sensors.sensor_kinds`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -22,97 +22,12 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from vigia.errors import GeoError
+from vigia.footprints import CORNER_LAT, CORNER_LON
+from vigia.telemetry.sensors import sensor_kinds
 
 FootprintsLike: TypeAlias = "pa.Table | Mapping[str, Any]"
 
-CORNER_LAT = tuple(f"corner{k}_lat" for k in range(1, 5))
-CORNER_LON = tuple(f"corner{k}_lon" for k in range(1, 5))
 REQUIRED = ("time", *CORNER_LAT, *CORNER_LON)
-
-SENSOR_UNKNOWN = np.uint8(0)
-SENSOR_EO = np.uint8(1)
-SENSOR_IR = np.uint8(2)
-
-_IR_TOKENS = frozenset(
-    {
-        "ir",
-        "irw",
-        "irn",
-        "irm",
-        "mwir",
-        "lwir",
-        "swir",
-        "flir",
-        "thermal",
-        "infrared",
-        "termico",
-        "térmico",
-        "infrarrojo",
-        "tir",
-        "fir",
-    }
-)
-_EO_TOKENS = frozenset(
-    {
-        "eo",
-        "eow",
-        "eon",
-        "eom",
-        "tv",
-        "hdtv",
-        "lltv",
-        "dtv",
-        "color",
-        "colour",
-        "visible",
-        "daylight",
-        "ccd",
-        "cmos",
-        "spotter",
-        "rgb",
-        "vis",
-        "electro",
-        "optical",
-        "electrooptical",
-        "diurna",
-    }
-)
-
-
-def classify_sensor_name(name: str | None) -> int:
-    """Classify one ST 0601 item 11 string: 1 = EO, 2 = IR, 0 = unknown or ambiguous.
-
-    Tokens are split on anything that is not a letter, case-insensitive ("EO Nose" -> EO,
-    "IR Wide" -> IR, "MWIR" -> IR, "EO/IR" -> unknown because it names both).
-    """
-    if not name:
-        return int(SENSOR_UNKNOWN)
-    tokens = set(re.split(r"[^a-záéíóúñ]+", name.lower())) - {""}
-    ir = bool(tokens & _IR_TOKENS) or any(t.endswith("ir") and len(t) <= 5 for t in tokens)
-    eo = bool(tokens & _EO_TOKENS) or "electro-optical" in name.lower()
-    if ir and not eo:
-        return int(SENSOR_IR)
-    if eo and not ir:
-        return int(SENSOR_EO)
-    return int(SENSOR_UNKNOWN)
-
-
-def sensor_kinds(names: Any) -> npt.NDArray[np.uint8]:
-    """Vectorised `classify_sensor_name` over an array of strings (classified once per value)."""
-    arr = pa.array(names) if not isinstance(names, pa.Array | pa.ChunkedArray) else names
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.cast(arr.type.value_type)
-    if len(arr) == 0:
-        return np.zeros(0, np.uint8)
-    enc = arr.dictionary_encode()
-    lut = np.array([classify_sensor_name(v) for v in enc.dictionary.to_pylist()], np.uint8)
-    idx = enc.indices.to_numpy(zero_copy_only=False)
-    out = np.zeros(len(arr), np.uint8)
-    ok = ~np.asarray(enc.indices.is_null().to_numpy(zero_copy_only=False), bool)
-    out[ok] = lut[idx[ok].astype(np.int64)]
-    return out
 
 
 def _column(table: FootprintsLike, name: str) -> Any:

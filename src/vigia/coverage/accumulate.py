@@ -47,15 +47,10 @@ import pyarrow.parquet as pq
 from h3.api import basic_int as h3i
 from h3.api import numpy_int as h3n
 
-from vigia.coverage._frames import (
-    SENSOR_EO,
-    SENSOR_IR,
-    FootprintsLike,
-    Frames,
-    read_frames,
-)
+from vigia.coverage._frames import FootprintsLike, Frames, read_frames
 from vigia.coverage.solar import CIVIL_TWILIGHT_DEG, elevation_from_terms, sun_terms
 from vigia.errors import GeoError
+from vigia.telemetry.sensors import SENSOR_EO, SENSOR_IR
 
 DEFAULT_RES = 10
 DEFAULT_PASS_GAP_S = 120.0

@@ -1,7 +1,7 @@
 """End-to-end evaluation on the synthetic world: how well do we find the laboratories?
 
 ``evaluate`` builds the world of a seed, flies its sorties into real MPEG-TS files (ST 0601 +
-ST 0903), runs the whole pipeline from those files (:func:`vigia.exploit.ingest.ingest`), then
+ST 0903), runs the whole pipeline from those files (:func:`vigia.app.ingest.ingest`), then
 matches candidate sites to laboratories one-to-one, nearest first, within ``match_m`` (50 m):
 
 * ``recall``: matched laboratories / laboratories;
@@ -26,14 +26,14 @@ import h3
 import numpy as np
 import pyarrow as pa
 
-from vigia.exploit.catalog import Catalog
+from vigia.app.ingest import ingest
 from vigia.exploit.fusion import passes_of
-from vigia.exploit.ingest import ingest
 from vigia.exploit.scoring import DetectionPass, looks_by_cell, site_terms
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
-from vigia.process import TerrainOptions
+from vigia.footprints import TerrainOptions
 from vigia.scenario.flights import SCENARIO_POSE_SIGMAS, fly_sorties
 from vigia.scenario.world import World, build_world
+from vigia.store.catalog import Catalog
 
 __all__ = ["evaluate", "match_sites"]
 

@@ -1,7 +1,7 @@
 """Ingest: sources -> telemetry -> footprints -> coverage -> observations -> sites, stored.
 
 ``ingest`` takes transport streams (or raw KLV files) and GeoJSON files of analyst marks and
-tips, and updates a :class:`~vigia.exploit.catalog.Catalog`. An input is identified by the
+tips, and updates a :class:`~vigia.store.catalog.Catalog`. An input is identified by the
 SHA-256 of its bytes: ingesting the same file again changes nothing. After new inputs, every
 observation is fused and scored again, so the result does not depend on the order of ingestion.
 """
@@ -23,7 +23,6 @@ import shapely
 
 from vigia.coverage.accumulate import CoverageAccumulator, Visits, cells_table, merge_passes
 from vigia.coverage.consent import STATUS_COLUMN, ConsentRegistry, apply_consent, load_aois
-from vigia.exploit.catalog import Catalog
 from vigia.exploit.chips import cut_chips
 from vigia.exploit.detect import Detector, detect_video
 from vigia.exploit.fusion import fuse
@@ -32,8 +31,9 @@ from vigia.exploit.observations import OBSERVATION_SCHEMA
 from vigia.exploit.scoring import PASSES_SCHEMA, score_sites
 from vigia.exploit.vmti import VmtiStats, vmti_observations
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
+from vigia.footprints import TerrainOptions, compute_footprints, footprints_table
 from vigia.geo import Dem, PoseSigmas
-from vigia.process import TerrainOptions, compute_footprints, footprints_table
+from vigia.store.catalog import Catalog
 from vigia.telemetry.source import TelemetryReader
 
 __all__ = ["IngestReport", "InputReport", "ingest", "refuse_sites"]
