@@ -554,9 +554,21 @@ def test_supervisor_releases_a_draft_of_another_author(server: Server, browser: 
     page.click("#tabs button[data-view='products']")
     draft = page.locator(f"article.product[data-state='draft']:has-text('{DRAFTED}')")
     draft.wait_for()
-    draft.locator("input[name='agencies']").fill("SEMAR")
+    field = draft.locator("input[name='agencies']")
+    assert field.input_value() == ""  # no agency is chosen for the supervisor
+    draft.locator("button.approve").click()  # naming none releases nothing
+    draft.locator(".msg-error").wait_for()
+    asked: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    field.fill("SEMAR")
     draft.locator("button.approve").click()
     page.wait_for_selector(f"article.product[data-state='released']:has-text('{DRAFTED}')")
+    assert len(asked) == 1 and "SEMAR" in asked[0] and "FGR" not in asked[0]
     ctx.close()
     assert traffic.foreign() == []
     partner_sites = server.call("semar.oficial", "GET", "/api/sites")

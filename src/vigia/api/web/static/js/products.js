@@ -76,12 +76,18 @@ export function productLinks(products) {
 function reviewControls(app, p) {
   const out = h("div", {});
   if (authorOf(p) === app.user.username) return h("p", { class: "muted" }, t("products.own"));
-  const agencies = h("input", { name: "agencies", type: "text", value: app.agencies.join(", "), "aria-label": t("products.agencies") });
+  // No agency is chosen for the supervisor: they name each one, and confirm them.
+  const agencies = h("input", { name: "agencies", type: "text", value: "", placeholder: app.agencies.join(", "), "aria-label": t("products.agencies") });
   const reason = h("input", { name: "reason", type: "text", "aria-label": t("products.reason"), placeholder: t("products.reason") });
   const act = async (what) => {
     try {
       if (what === "approve") {
         const list = agencies.value.split(/[\s,]+/).filter(Boolean).map((x) => x.toUpperCase());
+        if (!list.length) {
+          out.replaceChildren(message("error", t("products.name_agencies")));
+          return;
+        }
+        if (!window.confirm(t("products.confirm_release", { id: p.product_id, agencies: list.join(", ") }))) return;
         await api(`/api/products/${encodeURIComponent(p.product_id)}/approve`, { method: "POST", body: { agencies: list } });
         app.flash(message("ok", t("products.approved", { id: p.product_id, agencies: list.join(", ") })));
       } else {
