@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +53,12 @@ def test_footprints_parquet_and_geojson(sortie: Path, tmp_path: Path) -> None:
     fc = json.loads(gj.read_text())
     assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 1800
     assert fc["features"][0]["geometry"]["type"] == "Polygon"
+    # the time property is ISO 8601 (it read "...24.000000.%fZ" before)
+    iso = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
+    assert all(iso.fullmatch(f["properties"]["time"]) for f in fc["features"])
+    times = [datetime.fromisoformat(f["properties"]["time"]) for f in fc["features"]]
+    assert all(t.tzinfo is not None for t in times) and times == sorted(times)
+    assert times[-1] - times[0] > timedelta(seconds=30)
 
 
 def test_coverage_and_map(sortie: Path, tmp_path: Path) -> None:

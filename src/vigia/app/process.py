@@ -67,7 +67,7 @@ def _write_geojson(tables: Iterable[pa.Table], path: Path) -> int:
         for t in tables:
             valid = t.filter(pc.fill_null(t["valid"], False))
             geoms = shapely.from_wkb(valid["footprint"].to_numpy(zero_copy_only=False))
-            times = pc.strftime(valid["time"], format="%Y-%m-%dT%H:%M:%S.%fZ").to_pylist()
+            times = pc.strftime(valid["time"], format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
             gsd = valid["gsd_m"].to_pylist()
             slant = valid["slant_range_m"].to_pylist()
             for g, tm, gs, sr in zip(geoms, times, gsd, slant, strict=True):
