@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 DEMO_DIR ?= vigia-demo
 
 # PostgreSQL + PostGIS for the store and API tests (Debian packages). The tests start their own
-# throw-away cluster on 127.0.0.1 (tests/pgcluster.py) and stop it when they end.
+# throw-away cluster on 127.0.0.1 (tests/helpers/pgcluster.py) and stop it when they end.
 PG_VERSION  ?= 15
 PG_PACKAGES := postgresql postgresql-$(PG_VERSION)-postgis-3
 PG_DIR      ?= /tmp/vigia-pg-dev
@@ -51,10 +51,10 @@ pg-deps:
 # A PostgreSQL + PostGIS cluster to try things by hand (e.g. VIGIA_DATABASE_URL for serve/bench):
 # `make pg-start` prints its URL (also in $(PG_DIR)/url); `make pg-stop` stops and deletes it.
 pg-start: $(STAMP) pg-deps
-	$(PY) -m tests.pgcluster start $(PG_DIR)
+	$(PY) -m tests.helpers.pgcluster start $(PG_DIR)
 
 pg-stop: $(STAMP)
-	$(PY) -m tests.pgcluster stop $(PG_DIR)
+	$(PY) -m tests.helpers.pgcluster stop $(PG_DIR)
 
 test: lint typecheck pytest
 

@@ -350,7 +350,7 @@ def bench_hello(args: argparse.Namespace, wrk: str, root: Path) -> dict[str, Any
 @contextlib.contextmanager
 def postgres() -> Iterator[str]:
     from sqlalchemy import create_engine
-    from tests.pgcluster import PgCluster
+    from tests.helpers.pgcluster import PgCluster
 
     cluster = PgCluster()
     try:

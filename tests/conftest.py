@@ -1,7 +1,7 @@
 """Shared fixtures: a fresh store database per test, on SQLite and on PostgreSQL + PostGIS.
 
-The PostgreSQL cluster (``tests/pgcluster.py``) is started once per session, only when a test
-asks for it, and stopped at the end. If it cannot start, the PostgreSQL variants are skipped,
+The PostgreSQL cluster (``tests/helpers/pgcluster.py``) is started once per session, only when a
+test asks for it, and stopped at the end. If it cannot start, the PostgreSQL variants are skipped,
 unless ``VIGIA_REQUIRE_PG=1`` (set by ``make test``), in which case they fail. An existing
 server can be used instead with ``VIGIA_TEST_PG_URL=postgresql+psycopg://USER:PW@HOST:PORT/postgres``
 (a role allowed to create databases; PostGIS must be installed there).
@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import make_url
 
-from tests.pgcluster import PgCluster, PgUnavailable
+from tests.helpers.pgcluster import PgCluster, PgUnavailable
 from vigia.store import Store, User, create_user, open_store
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]

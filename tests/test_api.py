@@ -26,7 +26,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from tests.conftest import SEED_USERS, SITE_SCHEMA, _site_row
-from tests.takserver import Subscriber, start_taky
+from tests.helpers.takserver import Subscriber, start_taky
 from vigia.api import create_app
 from vigia.coverage import demo_aois_path
 from vigia.coverage.accumulate import CELLS_SCHEMA

@@ -6,13 +6,13 @@ import json
 import math
 import random
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.data import data_path
 from vigia.errors import ItemError
 from vigia.klv.imap import (
     ImapParams,
@@ -28,9 +28,7 @@ from vigia.klv.imap import (
     imapb_params,
 )
 
-VECTORS_PATH = Path("/work/shared/data/st1201/st1201tests.json")
-
-pytestmark = pytest.mark.skipif(not VECTORS_PATH.exists(), reason="ST 1201 vectors not present")
+VECTORS_PATH = data_path("st1201", "st1201tests.json")
 
 _SPECIAL_INPUT = {
     "Infinity": math.inf,
@@ -47,8 +45,6 @@ _SPECIAL_KIND = {
 
 
 def _vectors() -> list[dict]:
-    if not VECTORS_PATH.exists():
-        return []
     return json.loads(VECTORS_PATH.read_text())
 
 

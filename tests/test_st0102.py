@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.data import data_path
 from vigia.errors import ItemError, TruncatedError, VigiaError
 from vigia.klv.keys import ST0601_KEY
 from vigia.klv.localset import encode_item, iter_local_set, read_packet
@@ -23,7 +23,7 @@ from vigia.klv.st0102 import (
     releasability_countries,
 )
 
-EXAMPLE = Path("/work/shared/data/klv/st0601_example_dynamic_constant.bin")
+EXAMPLE = data_path("klv", "st0601_example_dynamic_constant.bin")
 
 
 def _item48() -> tuple[bytes, int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import klvdata
 import numpy as np
@@ -13,6 +12,7 @@ import stanag4609
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.data import data_path
 from vigia.errors import ChecksumError, ItemError, KLVError, VigiaError
 from vigia.klv import st0601
 from vigia.klv.batch import SCHEMA, KLVStreamDecoder, decode_buffer, walk_local_sets
@@ -22,9 +22,8 @@ from vigia.klv.keys import ST0601_KEY
 from vigia.klv.localset import encode_item, st0601_checksum
 from vigia.scenario.synthetic import synthetic_columns
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "klv"
-DYNAMIC_ONLY = DATA / "st0601_example_dynamic_only.bin"
-DYNAMIC_CONSTANT = DATA / "st0601_example_dynamic_constant.bin"
+DYNAMIC_ONLY = data_path("klv", "st0601_example_dynamic_only.bin")
+DYNAMIC_CONSTANT = data_path("klv", "st0601_example_dynamic_constant.bin")
 
 # Items whose oracle values are compared (everything the synthetic generator writes).
 NUMERIC = [it for it in st0601.ITEMS.values() if it.numeric and it.tag != 1]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.data import data_path
 from vigia.errors import ChecksumError, ItemError, KLVError, TruncatedError, VigiaError
 from vigia.klv.ber import decode_ber_length, encode_ber_length
 from vigia.klv.imap import ImapSpecial, imap_reverse
@@ -45,7 +45,7 @@ from vigia.klv.st0903 import (
     row_col_to_pixel,
 )
 
-EXAMPLE = Path("/work/shared/data/klv/st0903_example.bin")
+EXAMPLE = data_path("klv", "st0903_example.bin")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.takserver import PLAIN_TCP, WAIT_S, Subscriber, Taky, free_port, start_taky
+from tests.helpers.ports import free_port
+from tests.helpers.takserver import PLAIN_TCP, WAIT_S, Subscriber, Taky, start_taky
 from vigia.share.markings import Marking
 from vigia.share.products import ReleaseError, approve, digest
 from vigia.share.render import CotEvent, cot_events
@@ -118,13 +119,16 @@ def test_markers_arrive_at_taky(taky_tcp: Taky) -> None:
 
 
 def test_connection_refused_retries_then_fails() -> None:
-    port = free_port()  # nothing listens there
     waits: list[float] = []
     _, released = _released_digest()
     policy = RetryPolicy(max_attempts=4, initial_delay_s=0.01, multiplier=2.0, max_delay_s=0.03)
-    records = deliver_product(
-        released, TakTarget("127.0.0.1", port, timeout_s=2.0), retry=policy, sleep=waits.append
-    )
+    with free_port() as port:  # reserved, and nothing listens there
+        records = deliver_product(
+            released,
+            TakTarget("127.0.0.1", port.number, timeout_s=2.0),
+            retry=policy,
+            sleep=waits.append,
+        )
     assert len(records) == 3
     for r in records:
         assert isinstance(r, DeliveryRecord)
@@ -156,32 +160,33 @@ def test_server_that_comes_up_between_attempts(tmp_path: Path) -> None:
     """Attempt 1 is refused; the server starts during the backoff wait; attempt 2 delivers."""
     root = tmp_path / "t"
     root.mkdir()
-    port = free_port()
     _, released = _released_digest()
     events = cot_events(released.tearline)
-    server = start_taky(root, PLAIN_TCP, port)
-    started: list[Taky] = []
+    with free_port() as reserved:  # held (not listening) until taky binds beside it
+        port = reserved.number
+        server = start_taky(root, PLAIN_TCP, port)
+        started: list[Taky] = []
 
-    def start_server(_: float) -> None:
-        if not started:
-            started.append(next(server))
+        def start_server(_: float) -> None:
+            if not started:
+                started.append(next(server))
 
-    try:
-        records = push_events(
-            events,
-            TakTarget("127.0.0.1", port),
-            retry=RetryPolicy(max_attempts=3, initial_delay_s=0.0),
-            sleep=start_server,
-        )
-        assert started, "the first attempt should have failed"
-        assert all(r.delivered and r.attempts == 2 for r in records), records
-        sub = Subscriber(socket.create_connection(("127.0.0.1", port)))
         try:
-            _check_arrived(sub.read_until({e.uid for e in events}), events)
+            records = push_events(
+                events,
+                TakTarget("127.0.0.1", port),
+                retry=RetryPolicy(max_attempts=3, initial_delay_s=0.0),
+                sleep=start_server,
+            )
+            assert started, "the first attempt should have failed"
+            assert all(r.delivered and r.attempts == 2 for r in records), records
+            sub = Subscriber(socket.create_connection(("127.0.0.1", port)))
+            try:
+                _check_arrived(sub.read_until({e.uid for e in events}), events)
+            finally:
+                sub.close()
         finally:
-            sub.close()
-    finally:
-        server.close()
+            server.close()
 
 
 # --- TLS ------------------------------------------------------------------------------------------

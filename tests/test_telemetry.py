@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from tests.helpers.data import data_path
 from vigia.cli import app
 from vigia.errors import SourceError
 from vigia.klv.batch import SCHEMA
@@ -154,13 +155,7 @@ def test_cli_inspect_and_telemetry(tmp_path: Path) -> None:
 
 def test_cli_strict_mode_names_the_offset(tmp_path: Path) -> None:
     bad = tmp_path / "bad.klv"
-    bad.write_bytes(
-        Path(__file__)
-        .resolve()
-        .parents[2]
-        .joinpath("shared", "data", "klv", "st0601_example_dynamic_constant.bin")
-        .read_bytes()
-    )
+    bad.write_bytes(data_path("klv", "st0601_example_dynamic_constant.bin").read_bytes())
     res = runner.invoke(app, ["telemetry", str(bad), "-o", str(tmp_path / "x.parquet"), "--strict"])
     assert res.exit_code == 2
     assert "checksum" in res.output and "offset 0" in res.output

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +32,8 @@ from urllib.parse import urlsplit
 import httpx
 import pyarrow as pa
 import pytest
+
+from tests.helpers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "src" / "vigia" / "api" / "web"
@@ -220,12 +221,6 @@ def _chip(color: tuple[int, int, int]) -> bytes:
     return buf.getvalue()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _make_data_dir(root: Path) -> None:
     from vigia.app.admin import sync_data_dir
     from vigia.store import create_user, open_store
@@ -288,12 +283,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     root = tmp_path_factory.mktemp("web-ui-data")
     _make_data_dir(root)
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(root), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    with free_port() as reserved:
+        port = reserved.number
+        sock = reserved.take()  # the server listens on the very socket that holds the port
+    config = uvicorn.Config(create_app(root), log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not srv.started:

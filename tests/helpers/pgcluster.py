@@ -7,7 +7,8 @@ run as root). Durability is switched off: it is a test cluster, deleted when sto
 
 Also runnable by hand::
 
-    python -m tests.pgcluster start DIR   # prints the URL; ``stop DIR`` stops and deletes it
+    python -m tests.helpers.pgcluster start DIR  # prints the URL
+    python -m tests.helpers.pgcluster stop DIR   # stops the server and deletes DIR
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from tests.helpers.ports import free_port
 
 __all__ = ["PgCluster", "PgUnavailable", "find_bindir"]
 
@@ -68,13 +69,6 @@ def _postgis_installed(bindir: Path) -> bool:
     return bool(glob.glob(f"/usr/share/postgresql/{version}/extension/postgis.control")) or bool(
         glob.glob(str(bindir.parent / "share" / "extension" / "postgis.control"))
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class PgCluster:
@@ -143,8 +137,10 @@ class PgCluster:
         pwfile.unlink()
         if res.returncode != 0:
             raise PgUnavailable(f"initdb failed: {res.stderr.strip() or res.stdout.strip()}")
-        for _attempt in range(5):
-            self.port = _free_port()
+        # The port stays reserved until the server listens on it (PostgreSQL binds with
+        # SO_REUSEADDR beside the reservation; pg_ctl -w returns once it accepts connections).
+        with free_port() as reserved:
+            self.port = reserved.number
             opts = " ".join(f"-c {k}={v}" for k, v in _SETTINGS.items())
             opts += f" -p {self.port} -c unix_socket_directories={self.root}"
             res = self._run(
@@ -162,14 +158,11 @@ class PgCluster:
                     "start",
                 ]
             )
-            if res.returncode == 0:
-                self.started = True
-                return self
-            log = self.root / "server.log"
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            if "could not bind" not in tail and "already in use" not in tail:
-                break
-            time.sleep(0.2)
+        if res.returncode == 0:
+            self.started = True
+            return self
+        log = self.root / "server.log"
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         raise PgUnavailable(f"PostgreSQL did not start: {res.stderr.strip()} {tail}")
 
     def stop(self) -> None:
@@ -188,7 +181,7 @@ class PgCluster:
 
 def _main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] not in {"start", "stop"}:
-        print("usage: python -m tests.pgcluster start|stop DIR", file=sys.stderr)
+        print("usage: python -m tests.helpers.pgcluster start|stop DIR", file=sys.stderr)
         return 2
     root = Path(argv[1])
     cluster = PgCluster(root)

@@ -15,17 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.ports import free_port
+
 #: Generous bound on waiting for the server (s): only to avoid hanging, never asserted on.
 WAIT_S = 60.0
 #: The [ssl] section of a plain-TCP server.
 PLAIN_TCP = "[ssl]\nenabled = false\n"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (at the time of asking)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -38,8 +33,19 @@ class Taky:
 
 
 def start_taky(root: Path, ssl_section: str = PLAIN_TCP, port: int | None = None) -> Iterator[Taky]:
-    """Run taky in ``root`` until the generator is closed (use with ``yield from``)."""
-    port = port or free_port()
+    """Run taky in ``root`` until the generator is closed (use with ``yield from``).
+
+    Without ``port``, a :func:`~tests.helpers.ports.free_port` is held until taky listens on it;
+    a caller passing ``port`` holds its own reservation.
+    """
+    if port is None:
+        with free_port() as reserved:
+            yield from _run_taky(root, ssl_section, reserved.number)
+    else:
+        yield from _run_taky(root, ssl_section, port)
+
+
+def _run_taky(root: Path, ssl_section: str, port: int) -> Iterator[Taky]:
     cfg = root / "taky.conf"
     cfg.write_text(
         "[taky]\nhostname = localhost\nnode_id = VIGIATEST\nbind_ip = 127.0.0.1\n"
