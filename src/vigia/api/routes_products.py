@@ -16,6 +16,7 @@ from vigia.store import (
     get_product,
     list_products,
     partner_tearline,
+    partner_tearlines,
     reject_product,
 )
 
@@ -69,7 +70,8 @@ def index(who: Who, session: Session_) -> list[dict[str, Any]]:
     user = actor(session, who)
     rows = list_products(session, user)
     if who.is_partner:
-        return [partner_product_view(p, partner_tearline(session, user, p)) for p in rows]
+        tearlines = partner_tearlines(session, user, rows)
+        return [partner_product_view(p, tl) for p, tl in zip(rows, tearlines, strict=True)]
     names = _names(session, *rows)
     return [product_view(p, names, full=False) for p in rows]
 

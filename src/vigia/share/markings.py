@@ -195,7 +195,10 @@ class Marking:
     def require_releasable_to(self, country: str) -> None:
         """Raise :class:`MarkingError` unless :meth:`is_releasable_to` ``country``."""
         if not self.is_releasable_to(country):
-            raise MarkingError(f"material marked {self.banner()} is not releasable to {country}")
+            raise MarkingError(
+                f"material marked {self.banner()} is not releasable to {country} "
+                f"(its releasability: {', '.join(self.releasable_to) or 'none'})"
+            )
 
     def permits(self, other: Marking) -> bool:
         """True when material marked ``other`` may be part of material with this marking.

@@ -46,7 +46,9 @@ __all__ = [
     "Release",
     "ReleaseError",
     "approve",
+    "check_releasable",
     "check_release",
+    "check_two_person",
     "digest",
     "require_released",
     "site_report",
@@ -439,12 +441,16 @@ def check_release(
     """The release rule, the one implementation of it: raise :class:`ReleaseError` unless
     ``approver`` may release material by ``author`` marked ``marking`` to ``countries``.
 
-    Two-person rule: the approver holds the supervisor role and is not the author (names are
-    compared case-insensitively). Releasability: every country (ISO 3166 alpha-3) is in the
-    marking's releasability, and the marking is not above ``ceiling`` (default: the partner
-    portal's, :func:`~vigia.share.markings.portal_ceiling`). The error's ``rule`` says which
-    part refused: ``"two-person"`` or ``"releasability"``.
+    Its two parts are :func:`check_two_person` and :func:`check_releasable`; the error's
+    ``rule`` says which part refused: ``"two-person"`` or ``"releasability"``.
     """
+    check_two_person(author=author, approver=approver, approver_role=approver_role)
+    check_releasable(marking=marking, countries=countries, ceiling=ceiling)
+
+
+def check_two_person(*, author: str, approver: str, approver_role: str) -> None:
+    """Two-person part of :func:`check_release`: the approver holds the supervisor role and is
+    not the author (names compared case-insensitively)."""
     if not isinstance(approver, str) or not approver.strip():
         raise ReleaseError("a release needs an approver", rule="two-person")
     if approver_role != RELEASE_ROLE:
@@ -456,6 +462,14 @@ def check_release(
         raise ReleaseError(
             "the author of a product cannot release it (two-person rule)", rule="two-person"
         )
+
+
+def check_releasable(
+    *, marking: Marking, countries: Iterable[str], ceiling: Marking | None = None
+) -> None:
+    """Releasability part of :func:`check_release`: every country (ISO 3166 alpha-3) is in the
+    marking's releasability, and the marking is not above ``ceiling`` (default: the partner
+    portal's, :func:`~vigia.share.markings.portal_ceiling`)."""
     codes = [countries] if isinstance(countries, str) else list(countries)
     if not codes:
         raise ReleaseError("name at least one country to release to", rule="releasability")

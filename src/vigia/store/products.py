@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigia.share.markings import Marking, MarkingError, portal_ceiling
-from vigia.share.products import ReleaseError, check_release
+from vigia.share.products import ReleaseError, check_releasable, check_two_person
 from vigia.share.render import restrict_tearline
 from vigia.store.audit import audit, canonical_json, lock_audit
 from vigia.store.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -42,6 +42,7 @@ __all__ = [
     "list_products",
     "new_product_id",
     "partner_tearline",
+    "partner_tearlines",
     "product_marking",
     "products_for_agency",
     "reject_product",
@@ -238,30 +239,17 @@ def update_draft(
     return product
 
 
-def _check_approver(
-    session: Session, approver: User, product: Product, countries: Sequence[str] = ()
-) -> None:
-    """The release rule (:func:`vigia.share.products.check_release`) for a stored product;
-    with no ``countries`` only its two-person part (approving or rejecting at all)."""
+def _check_approver(session: Session, approver: User, product: Product) -> None:
+    """May ``approver`` approve or reject ``product`` at all: a draft, and the two-person part
+    of the release rule (:func:`vigia.share.products.check_two_person`)."""
     if product.state != "draft":
         raise Conflict(f"product {product.product_id} is {product.state}, not a draft")
     author_row = session.get(User, product.author_id)
     author = author_row.username if author_row is not None else f"user {product.author_id}"
     try:
-        check_release(
-            author=author,
-            approver=approver.username,
-            approver_role=approver.role,
-            marking=product_marking(product),
-            countries=list(countries) or [product_marking(product).classifying_country],
-        )
+        check_two_person(author=author, approver=approver.username, approver_role=approver.role)
     except ReleaseError as exc:
-        if exc.rule == "two-person":
-            raise PermissionDenied(exc.message) from exc
-        if countries:
-            raise ValidationError(exc.message) from exc
-    except MarkingError as exc:
-        raise ValidationError(exc.message) from exc
+        raise PermissionDenied(exc.message) from exc
 
 
 def approve_release(
@@ -286,16 +274,20 @@ def approve_release(
     rows = {
         a.code: a for a in session.execute(select(Agency).where(Agency.code.in_(codes))).scalars()
     }
+    marking = product_marking(product)
     problems = [f"unknown agency {c!r}" for c in codes if c not in rows]
     problems += [
         f"{c} ({rows[c].country}) is not in the product's releasability "
         f"({', '.join(product.releasable_to)})"
         for c in codes
-        if c in rows and not product_marking(product).is_releasable_to(rows[c].country)
+        if c in rows and not marking.is_releasable_to(rows[c].country)
     ]
     if problems:
         raise ValidationError(problems)
-    _check_approver(session, approver, product, [rows[c].country for c in codes])
+    try:  # the whole rule: the countries (named above per agency) and the portal's ceiling
+        check_releasable(marking=marking, countries=[rows[c].country for c in codes])
+    except ReleaseError as exc:
+        raise ValidationError(f"cannot release to {', '.join(codes)}: {exc.message}") from exc
     t = _now(now)
     product.state = "released"
     product.approver_id = approver.id
@@ -357,10 +349,17 @@ def get_product(session: Session, actor: User, product_id: str) -> Product:
 def partner_tearline(session: Session, actor: User, product: Product) -> dict[str, Any]:
     """The stored tearline of ``product`` as ``actor`` may be given it: for a partner, only the
     sites their agency may see (:func:`vigia.store.visible_site_ids`); for staff, whole."""
+    return partner_tearlines(session, actor, [product])[0]
+
+
+def partner_tearlines(
+    session: Session, actor: User, products: Sequence[Product]
+) -> list[dict[str, Any]]:
+    """:func:`partner_tearline` of each of ``products`` (one visibility query for all)."""
     visible = visible_site_ids(session, actor)
     if visible is None:
-        return dict(product.tearline)
-    return restrict_tearline(product.tearline, visible)
+        return [dict(p.tearline) for p in products]
+    return [restrict_tearline(p.tearline, visible) for p in products]
 
 
 def released_tearline(session: Session, product: Product) -> dict[str, Any]:
