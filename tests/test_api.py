@@ -349,6 +349,13 @@ MATRIX = [
         body=lambda api, ctx: {"reason": "needs a second look"},
     ),
     Route(
+        "withdraw",
+        "POST",
+        lambda api, ctx: f"/api/products/{api.release(SITES[2], ['FGR'])}/withdraw",
+        expect(ana=403, semar=403, fgr=403),
+        body=lambda api, ctx: {"reason": "wrong grid reference"},
+    ),
+    Route(
         "ack",
         "POST",
         _fixed(f"/api/sites/{SITES[0]}/ack"),
@@ -715,3 +722,48 @@ def test_portal_refuses_markings_above_its_ceiling(api: Api) -> None:
         )
         assert r.status_code == 422, (marking, r.text)
     assert api.counts()["products"] == before
+
+
+def test_withdrawn_release_is_gone_for_the_partner_at_once(api: Api) -> None:
+    """A supervisor withdraws a release from one agency: from the next request its users get
+    410 (with when and why) on the product, its renderings and chips, lose the site, and see
+    the product listed as withdrawn; the other agency keeps it."""
+    pid = api.release(SITES[0], ["SEMAR", "FGR"])
+    chip = f"/api/products/{pid}/chips/{SITES[0]}-01.jpg"
+    assert api.get(chip, "semar.oficial").status_code == 200
+    assert [s["site_id"] for s in api.get("/api/sites", "semar.oficial").json()] == [SITES[0]]
+    no_reason = api.post(f"/api/products/{pid}/withdraw", "sofia", json={"reason": ""})
+    assert no_reason.status_code == 422
+    r = api.post(
+        f"/api/products/{pid}/withdraw",
+        "sofia",
+        json={"reason": "grid reference was wrong", "agencies": ["SEMAR"]},
+    )
+    assert r.status_code == 200, r.text
+    staff = r.json()
+    assert staff["released_to"] == ["FGR"]
+    assert [(w["agency"], w["by"], w["reason"]) for w in staff["withdrawn_from"]] == [
+        ("SEMAR", "sofia", "grid reference was wrong")
+    ]
+    for path in (
+        f"/api/products/{pid}",
+        f"/api/products/{pid}/render?format=html",
+        f"/api/products/{pid}/render?format=geojson",
+        chip,
+    ):
+        got = api.get(path, "semar.oficial")
+        assert got.status_code == 410, (path, got.status_code)
+        assert "grid reference was wrong" in got.json()["detail"]
+    listed = [p for p in api.get("/api/products", "semar.enlace").json() if p["product_id"] == pid]
+    assert len(listed) == 1 and listed[0]["state"] == "withdrawn"
+    assert listed[0]["withdrawal_reason"] == "grid reference was wrong"
+    assert listed[0]["withdrawn"] and not listed[0].get("sites") and not listed[0].get("title")
+    assert api.get("/api/sites", "semar.oficial").json() == []
+    assert api.get(f"/api/sites/{SITES[0]}", "semar.oficial").status_code == 404
+    # FGR keeps the product and the site.
+    assert api.get(f"/api/products/{pid}", "fgr.enlace").status_code == 200
+    assert [s["site_id"] for s in api.get("/api/sites", "fgr.enlace").json()] == [SITES[0]]
+    again = api.post(
+        f"/api/products/{pid}/withdraw", "sam", json={"reason": "again", "agencies": ["SEMAR"]}
+    )
+    assert again.status_code == 422 and "already withdrawn" in again.json()["detail"]

@@ -568,3 +568,48 @@ def test_supervisor_releases_a_draft_of_another_author(server: Server, browser: 
     assert traffic.foreign() == []
     partner_sites = server.call("semar.oficial", "GET", "/api/sites")
     assert {s["site_id"] for s in partner_sites} == {RELEASED, DRAFTED}
+
+
+def test_supervisor_withdraws_a_release_and_the_partner_sees_it_withdrawn(
+    server: Server, browser: Any
+) -> None:
+    digest = server.call(
+        "ana",
+        "POST",
+        "/api/products",
+        json={"kind": "digest", "classification": "UNCLASSIFIED", "releasable_to": ["MEX"]},
+    )
+    pid = digest["product_id"]
+    server.call("sam", "POST", f"/api/products/{pid}/approve", json={"agencies": ["SEMAR"]})
+    assert server.call("semar.oficial", "GET", f"/api/products/{pid}")["state"] == "released"
+
+    ctx, page, traffic, errors = _signed_in(browser, server, "sam")
+    page.click("#tabs button[data-view='products']")
+    card = page.locator(f"article.product[data-product-id='{pid}']")
+    card.wait_for()
+    card.locator("button.withdraw").click()  # no reason: nothing is withdrawn
+    card.locator(".msg-error").wait_for()
+    asked: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    card.locator("input[name='withdraw-reason']").fill("overtaken by the weekly digest")
+    card.locator("button.withdraw").click()
+    page.wait_for_selector(f"article.product[data-product-id='{pid}'] .withdrawn")
+    assert len(asked) == 1 and "SEMAR" in asked[0]
+    assert "Withdrawn from SEMAR" in card.inner_text()
+    ctx.close()
+
+    ctx, page, traffic2, errors2 = _signed_in(browser, server, "semar.oficial")
+    page.click("#tabs button[data-view='products']")
+    mine = page.locator(f"article.product[data-product-id='{pid}'][data-state='withdrawn']")
+    mine.wait_for()
+    text = mine.inner_text()
+    assert "overtaken by the weekly digest" in text and "retirado" in text.lower()
+    assert mine.locator(".formats").count() == 0  # nothing left to open
+    ctx.close()
+    assert traffic.foreign() == [] and traffic2.foreign() == []
+    assert errors == [] and errors2 == []

@@ -39,6 +39,7 @@ from vigia.share.tearline import TearlineError
 from vigia.store import (
     AuthError,
     Conflict,
+    Gone,
     NotFound,
     PermissionDenied,
     StoreError,
@@ -59,6 +60,7 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (PermissionDenied, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (Gone, 410),
     (ValidationError, 422),
     (TearlineError, 422),
     (ProductError, 422),

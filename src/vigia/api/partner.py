@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from vigia.share.products import iso_time
 from vigia.share.tearline import ReleasableSite, releasable_site
-from vigia.store import Product, ProductRelease, agency_site_ids
+from vigia.store import Product, agency_site_ids, products_released_to
 from vigia.store.actions import agency_site_status
 
 __all__ = [
@@ -178,8 +178,7 @@ def build_partner_index(
     """Build an agency's index from the store (reads only; the caller audits each use)."""
     released = session.execute(
         select(Product.product_id, Product.kind, Product.site_id)
-        .join(ProductRelease, ProductRelease.product_id == Product.product_id)
-        .where(ProductRelease.agency_id == agency_id, Product.state == "released")
+        .where(Product.product_id.in_(products_released_to(agency_id)))
         .order_by(Product.approved_at, Product.product_id)
     ).all()
     missing = [pid for pid, _, _ in released if tearlines.get(pid) is None]

@@ -9,7 +9,15 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Resp
 from vigia.api.delivery import deliver_release
 from vigia.api.deps import Session_, Staff, State, Supervisor, Who, actor
 from vigia.api.productsvc import FORMATS, DraftRequest, draft_product, render_product
-from vigia.api.schemas import ApproveIn, Lang, PartnerProduct, ProductIn, ProductOut, RejectIn
+from vigia.api.schemas import (
+    ApproveIn,
+    Lang,
+    PartnerProduct,
+    ProductIn,
+    ProductOut,
+    RejectIn,
+    WithdrawIn,
+)
 from vigia.api.views import partner_product_view, product_view, usernames
 from vigia.store import (
     approve_release,
@@ -18,6 +26,7 @@ from vigia.store import (
     partner_tearline,
     partner_tearlines,
     reject_product,
+    withdraw_release,
 )
 
 router = APIRouter(prefix="/api", tags=["products"])
@@ -35,7 +44,8 @@ FormatQuery = Annotated[
 
 
 def _names(session: Any, *products: Any) -> dict[int, str]:
-    return usernames(session, [i for p in products for i in (p.author_id, p.approver_id)])
+    people = [i for p in products for i in (p.author_id, p.approver_id)]
+    return usernames(session, people + [r.withdrawn_by for p in products for r in p.releases])
 
 
 @router.post("/products", status_code=201, response_model=ProductOut)
@@ -71,7 +81,10 @@ def index(who: Who, session: Session_) -> list[dict[str, Any]]:
     rows = list_products(session, user)
     if who.is_partner:
         tearlines = partner_tearlines(session, user, rows)
-        return [partner_product_view(p, tl) for p, tl in zip(rows, tearlines, strict=True)]
+        return [
+            partner_product_view(p, tl, user.agency_id)
+            for p, tl in zip(rows, tearlines, strict=True)
+        ]
     names = _names(session, *rows)
     return [product_view(p, names, full=False) for p in rows]
 
@@ -79,14 +92,17 @@ def index(who: Who, session: Session_) -> list[dict[str, Any]]:
 @router.get(
     "/products/{product_id}",
     response_model=ProductOut | PartnerProduct,
-    responses={404: {"description": "no such product, or not released to the user's agency"}},
+    responses={
+        404: {"description": "no such product, or not released to the user's agency"},
+        410: {"description": "the release to the user's agency was withdrawn"},
+    },
 )
 def one(product_id: ProductIdPath, who: Who, session: Session_) -> dict[str, Any]:
     """One product: whole for staff, its tearline for partner users."""
     user = actor(session, who)
     p = get_product(session, user, product_id)
     if who.is_partner:
-        return partner_product_view(p, partner_tearline(session, user, p))
+        return partner_product_view(p, partner_tearline(session, user, p), user.agency_id)
     return product_view(p, _names(session, p))
 
 
@@ -161,6 +177,23 @@ def reject(
     """Reject a draft, with the reason (a supervisor who is not the author)."""
     with state.store.transaction() as s:
         p = reject_product(s, actor(s, who), product_id, body.reason)
+        view = product_view(p, _names(s, p))
+    state.changed()
+    return view
+
+
+@router.post(
+    "/products/{product_id}/withdraw",
+    response_model=ProductOut,
+    responses={409: {"description": "the product is not released, or already withdrawn"}},
+)
+def withdraw(
+    product_id: ProductIdPath, body: WithdrawIn, who: Supervisor, state: State
+) -> dict[str, Any]:
+    """Withdraw a release (a supervisor, with the reason) from the named agencies, or from all
+    it was released to. Their users lose access at once and see the product as withdrawn."""
+    with state.store.transaction() as s:
+        p = withdraw_release(s, actor(s, who), product_id, body.reason, body.agencies)
         view = product_view(p, _names(s, p))
     state.changed()
     return view

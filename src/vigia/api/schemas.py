@@ -184,22 +184,33 @@ class ProductOut(BaseModel):
 
 
 class PartnerProduct(BaseModel):
-    """A released product for a partner: its tearline (chips as URLs)."""
+    """A product released to a partner: its tearline (chips as URLs); once withdrawn, only
+    when and why (``state`` = ``withdrawn``)."""
 
     model_config = ConfigDict(extra="allow")
 
     product_id: str
     kind: str
-    marking: dict[str, Any]
-    title: dict[str, str]
+    state: str
     released: str | None
-    sites: list[dict[str, Any]]
+    marking: dict[str, Any] | None = None
+    title: dict[str, str] | None = None
+    sites: list[dict[str, Any]] | None = None
+    withdrawn: str | None = None
+    withdrawal_reason: str | None = None
 
 
 class ApproveIn(_In):
     """Agencies (codes) to release the product to."""
 
     agencies: list[AgencyCode] = Field(min_length=1, max_length=20)
+
+
+class WithdrawIn(_In):
+    """Why the release is withdrawn, and from which agencies (all it is released to if none)."""
+
+    reason: Annotated[Text, Field(min_length=1, max_length=2000)]
+    agencies: list[AgencyCode] | None = Field(default=None, min_length=1, max_length=20)
 
 
 class RejectIn(_In):

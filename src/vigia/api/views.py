@@ -236,6 +236,16 @@ def product_view(p: Product, names: Mapping[int, str], *, full: bool = True) -> 
         "approved_at": _t(p.approved_at),
         "rejection_reason": p.rejection_reason,
         "released_to": p.released_to,
+        "withdrawn_from": [
+            {
+                "agency": r.agency.code,
+                "at": _t(r.withdrawn_at),
+                "by": names.get(r.withdrawn_by) if r.withdrawn_by is not None else None,
+                "reason": r.withdrawal_reason,
+            }
+            for r in p.releases
+            if not r.active
+        ],
     }
     if full:
         v["body"] = p.body
@@ -243,12 +253,24 @@ def product_view(p: Product, names: Mapping[int, str], *, full: bool = True) -> 
     return v
 
 
-def partner_product_view(p: Product, tearline: Mapping[str, Any]) -> dict[str, Any]:
-    """A released product for a partner: ``tearline`` (the product's, as
-    :func:`vigia.store.partner_tearline` gives it to them; chips as URLs) and release time."""
+def partner_product_view(p: Product, tearline: Mapping[str, Any], agency_id: int) -> dict[str, Any]:
+    """A product released to a partner's agency: ``tearline`` (the product's, as
+    :func:`vigia.store.partner_tearline` gives it to them; chips as URLs) and release time; once
+    the release is withdrawn, only its id, kind, ``state`` ``withdrawn``, when and why."""
+    release = p.release_to(agency_id)
+    released = _t(release.released_at) if release is not None else _t(p.approved_at)
+    if release is not None and not release.active:
+        return {
+            "product_id": p.product_id,
+            "kind": p.kind,
+            "state": "withdrawn",
+            "released": released,
+            "withdrawn": _t(release.withdrawn_at),
+            "withdrawal_reason": release.withdrawal_reason,
+        }
     tl = _tearline_refs(tearline, p.product_id)
     tl["product_id"] = p.product_id
-    tl["released"] = _t(p.approved_at)
+    tl["released"] = released
     tl["state"] = p.state
     return tl
 

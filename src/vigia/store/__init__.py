@@ -35,6 +35,7 @@ from vigia.store.deliveries import create_delivery, list_deliveries, record_atte
 from vigia.store.errors import (
     AuthError,
     Conflict,
+    Gone,
     NotFound,
     PermissionDenied,
     StoreError,
@@ -73,6 +74,7 @@ from vigia.store.products import (
     reject_product,
     released_tearline,
     update_draft,
+    withdraw_release,
 )
 from vigia.store.sites import (
     SITE_COLUMNS,
@@ -81,6 +83,7 @@ from vigia.store.sites import (
     get_site,
     list_sites,
     load_sites_parquet,
+    products_released_to,
     released_sites_for_agency,
     site_visible_to,
     sites_within,
@@ -127,6 +130,7 @@ __all__ = [
     "AuthError",
     "Conflict",
     "Delivery",
+    "Gone",
     "IssuedToken",
     "NotFound",
     "PermissionDenied",
@@ -175,6 +179,7 @@ __all__ = [
     "partner_tearlines",
     "product_marking",
     "products_for_agency",
+    "products_released_to",
     "record_action",
     "record_attempt",
     "reject_product",
@@ -192,4 +197,5 @@ __all__ = [
     "user_for_token",
     "verify_audit",
     "visible_site_ids",
+    "withdraw_release",
 ]

@@ -9,6 +9,7 @@ from vigia.errors import VigiaError
 __all__ = [
     "AuthError",
     "Conflict",
+    "Gone",
     "NotFound",
     "PermissionDenied",
     "StoreError",
@@ -34,6 +35,10 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     """The object is not in a state that allows the operation (e.g. releasing twice)."""
+
+
+class Gone(StoreError):
+    """The object was given to the user once and has been withdrawn (e.g. a release)."""
 
 
 class ValidationError(StoreError):

@@ -262,12 +262,22 @@ class Product(Base):
 
     @property
     def released_to(self) -> list[str]:
-        """Codes of the agencies the product was released to."""
-        return [r.agency.code for r in self.releases]
+        """Codes of the agencies the product is released to (releases not withdrawn)."""
+        return [r.agency.code for r in self.releases if r.active]
+
+    @property
+    def withdrawn_from(self) -> list[str]:
+        """Codes of the agencies whose release of the product was withdrawn."""
+        return [r.agency.code for r in self.releases if not r.active]
+
+    def release_to(self, agency_id: int) -> ProductRelease | None:
+        """The release of the product to an agency (active or withdrawn), if there is one."""
+        return next((r for r in self.releases if r.agency_id == agency_id), None)
 
 
 class ProductRelease(Base):
-    """One agency a released product went to (two-person rule: approver != author)."""
+    """One agency a released product went to (two-person rule: approver != author), until a
+    supervisor withdraws it (``withdrawn_at``, ``withdrawn_by``, ``withdrawal_reason``)."""
 
     __tablename__ = "product_releases"
     __table_args__ = (UniqueConstraint("product_id", "agency_id", name="uq_release"),)
@@ -276,8 +286,17 @@ class ProductRelease(Base):
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
     released_at: Mapped[datetime] = mapped_column(UTCDateTime)
     released_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When a supervisor withdrew the release (the agency lost access then); None while active."""
+    withdrawn_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    withdrawal_reason: Mapped[str | None] = mapped_column(Text)
 
     agency: Mapped[Agency] = relationship(lazy="joined")
+
+    @property
+    def active(self) -> bool:
+        """True while the release has not been withdrawn."""
+        return self.withdrawn_at is None
 
 
 class Delivery(Base):

@@ -22,7 +22,7 @@ from vigia.share.markings import Marking, MarkingError, portal_ceiling
 from vigia.share.products import ReleaseError, check_releasable, check_two_person
 from vigia.share.render import restrict_tearline
 from vigia.store.audit import audit, canonical_json, lock_audit
-from vigia.store.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from vigia.store.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationError
 from vigia.store.models import (
     PRODUCT_KINDS,
     PRODUCT_STATES,
@@ -32,7 +32,7 @@ from vigia.store.models import (
     Site,
     User,
 )
-from vigia.store.sites import agency_site_ids, visible_site_ids
+from vigia.store.sites import agency_site_ids, products_released_to, visible_site_ids
 from vigia.store.users import visible_agency_id
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "reject_product",
     "released_tearline",
     "update_draft",
+    "withdraw_release",
 ]
 
 _COUNTRY = re.compile(r"[A-Z]{3}")
@@ -327,21 +328,85 @@ def reject_product(
     return product
 
 
-def _released_to_agency(agency_id: int) -> Any:
-    return select(ProductRelease.product_id).where(ProductRelease.agency_id == agency_id)
+def withdraw_release(
+    session: Session,
+    supervisor: User,
+    product_id: str,
+    reason: str,
+    agencies: Sequence[str] | None = None,
+    *,
+    now: datetime | None = None,
+) -> Product:
+    """Withdraw a released product from ``agencies`` (codes; all it is released to when None),
+    with the reason; audited. The agencies lose access at once (their users then get
+    :class:`Gone` for it, and its sites are no longer theirs unless another release names them);
+    the product stays listed to them as withdrawn. Any supervisor may withdraw: it only ever
+    takes information back."""
+    lock_audit(session)
+    product = _get(session, product_id)
+    if supervisor.role != "supervisor":
+        raise PermissionDenied("only a supervisor may withdraw a release")
+    if product.state != "released":
+        raise Conflict(f"product {product_id} is {product.state}, not released")
+    if not reason.strip():
+        raise ValidationError("give the reason for withdrawing the release")
+    active = {r.agency.code: r for r in product.releases if r.active}
+    if agencies is None:
+        codes = list(active)
+    elif isinstance(agencies, str) or not agencies:
+        raise ValidationError("name at least one agency to withdraw from (a list of codes)")
+    else:
+        codes = list(dict.fromkeys(agencies))
+        withdrawn = set(product.withdrawn_from)
+        problems = [
+            f"{c} was already withdrawn" if c in withdrawn else f"not released to {c!r}"
+            for c in codes
+            if c not in active
+        ]
+        if problems:
+            raise ValidationError(problems)
+    if not codes:
+        raise Conflict(f"product {product_id} was already withdrawn from every agency")
+    t = _now(now)
+    for code in codes:
+        active[code].withdrawn_at = t
+        active[code].withdrawn_by = supervisor.id
+        active[code].withdrawal_reason = reason.strip()
+    session.flush()
+    audit(
+        session,
+        supervisor.username,
+        "withdraw",
+        "product",
+        product_id,
+        {"agencies": codes, "reason": reason.strip(), "site_id": product.site_id},
+        now=t,
+    )
+    return product
+
+
+def _partner_product(session: Session, actor: User, product_id: str) -> Product:
+    """The product as a partner may reach it: :class:`NotFound` unless it was released to their
+    agency, :class:`Gone` (with when and why) if that release was withdrawn."""
+    product = session.get(Product, product_id)
+    release = None
+    if product is not None and product.state == "released":
+        release = product.release_to(actor.agency_id)
+    if product is None or release is None:
+        raise NotFound(f"no product {product_id!r}")
+    if not release.active:
+        when = release.withdrawn_at.isoformat() if release.withdrawn_at else "?"
+        raise Gone(f"product {product_id} was withdrawn on {when}: {release.withdrawal_reason}")
+    return product
 
 
 def get_product(session: Session, actor: User, product_id: str) -> Product:
-    """One product; partners only see products released to their agency (else NotFound)."""
-    product = session.get(Product, product_id)
-    if product is None or (
-        actor.is_partner
-        and (
-            product.state != "released"
-            or all(r.agency_id != actor.agency_id for r in product.releases)
-        )
-    ):
-        raise NotFound(f"no product {product_id!r}")
+    """One product; partners only reach products released to their agency (else
+    :class:`NotFound`), and not once withdrawn (:class:`Gone`)."""
+    if actor.is_partner:
+        product = _partner_product(session, actor, product_id)
+    else:
+        product = _get(session, product_id)
     audit(session, actor.username, "read", "product", product_id)
     return product
 
@@ -366,7 +431,7 @@ def released_tearline(session: Session, product: Product) -> dict[str, Any]:
     """The stored tearline naming only the sites that every agency the product was released
     to may see (what goes to a system shared by those agencies, such as a TAK server)."""
     keep: frozenset[str] | None = None
-    for release in product.releases:
+    for release in (r for r in product.releases if r.active):
         ids = agency_site_ids(session, release.agency_id)
         keep = ids if keep is None else keep & ids
     return restrict_tearline(product.tearline, keep or ())
@@ -380,15 +445,13 @@ def list_products(
     site_id: str | None = None,
     kind: str | None = None,
 ) -> list[Product]:
-    """Products ``actor`` may see, newest first: all for staff, released to them for partners."""
+    """Products ``actor`` may see, newest first: all for staff, released to them for partners
+    (withdrawn ones included, for the partner to see they were withdrawn)."""
     if state is not None and state not in PRODUCT_STATES:
         raise ValidationError(f"state {state!r} is not one of {', '.join(PRODUCT_STATES)}")
     q = select(Product).order_by(Product.created_at.desc(), Product.product_id)
     if actor.is_partner:
-        q = q.where(
-            Product.state == "released",
-            Product.product_id.in_(_released_to_agency(actor.agency_id)),
-        )
+        q = q.where(Product.product_id.in_(products_released_to(actor.agency_id, withdrawn=True)))
     if state is not None:
         q = q.where(Product.state == state)
     if site_id is not None:
@@ -416,10 +479,7 @@ def products_for_agency(session: Session, actor: User, agency: str) -> list[Prod
     products = list(
         session.execute(
             select(Product)
-            .where(
-                Product.state == "released",
-                Product.product_id.in_(_released_to_agency(agency_id)),
-            )
+            .where(Product.product_id.in_(products_released_to(agency_id, withdrawn=True)))
             .order_by(Product.created_at.desc(), Product.product_id)
         ).scalars()
     )

@@ -32,6 +32,7 @@ __all__ = [
     "get_site",
     "list_sites",
     "load_sites_parquet",
+    "products_released_to",
     "released_sites_for_agency",
     "site_visible_to",
     "sites_within",
@@ -164,15 +165,25 @@ def load_sites_parquet(path: Path | str) -> pa.Table:
     return pq.read_table(path, columns=[c for c in SITE_COLUMNS if c in schema.names])
 
 
+def products_released_to(agency_id: int, *, withdrawn: bool = False) -> Select[Any]:
+    """Ids of the products released to an agency and not withdrawn from it (the part of the
+    partner visibility rule that says what "released to" means); ``withdrawn=True`` adds the
+    withdrawn ones (listed to the partner as withdrawn, never served)."""
+    q = (
+        select(ProductRelease.product_id)
+        .join(Product, ProductRelease.product_id == Product.product_id)
+        .where(Product.state == "released", ProductRelease.agency_id == agency_id)
+    )
+    return q if withdrawn else q.where(ProductRelease.withdrawn_at.is_(None))
+
+
 def _released_to(agency_id: int) -> Select[Any]:
-    """Ids of sites with a released site report for the agency."""
+    """Ids of sites with a site report released (and not withdrawn) to the agency."""
     return (
         select(Product.site_id)
-        .join(ProductRelease, ProductRelease.product_id == Product.product_id)
         .where(
-            Product.state == "released",
             Product.site_id.is_not(None),
-            ProductRelease.agency_id == agency_id,
+            Product.product_id.in_(products_released_to(agency_id)),
         )
         .distinct()
     )

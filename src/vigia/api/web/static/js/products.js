@@ -1,5 +1,5 @@
-// Products: the list, their renderings, and the two-person release (a supervisor who is not the
-// author approves or rejects a draft).
+// Products: the list, their renderings, the two-person release (a supervisor who is not the
+// author approves or rejects a draft) and its withdrawal (a supervisor, with the reason).
 
 import { api, objectUrl } from "./api.js";
 import { fmtTime, h, message } from "./dom.js";
@@ -107,6 +107,42 @@ function reviewControls(app, p) {
     out);
 }
 
+function withdrawControls(app, p) {
+  const out = h("div", {});
+  // Withdrawing only ever takes information back: any supervisor may, with the reason.
+  const agencies = h("input", { name: "withdraw-agencies", type: "text", value: "", placeholder: releasedTo(p).join(", "), "aria-label": t("products.withdraw_agencies") });
+  const reason = h("input", { name: "withdraw-reason", type: "text", "aria-label": t("products.withdraw_reason"), placeholder: t("products.withdraw_reason") });
+  const act = async () => {
+    const why = reason.value.trim();
+    if (!why) {
+      out.replaceChildren(message("error", t("products.give_reason")));
+      return;
+    }
+    const named = agencies.value.split(/[\s,]+/).filter(Boolean).map((x) => x.toUpperCase());
+    const list = named.length ? named : releasedTo(p);
+    if (!window.confirm(t("products.confirm_withdraw", { id: p.product_id, agencies: list.join(", ") }))) return;
+    try {
+      const body = named.length ? { reason: why, agencies: named } : { reason: why };
+      await api(`/api/products/${encodeURIComponent(p.product_id)}/withdraw`, { method: "POST", body });
+      app.flash(message("ok", t("products.withdrawn_msg", { id: p.product_id, agencies: list.join(", ") })));
+      await app.reloadProducts();
+    } catch (err) {
+      out.replaceChildren(message("error", t("error", { detail: err.message })));
+    }
+  };
+  return h("div", { class: "withdraw" },
+    h("label", {}, t("products.withdraw_agencies"), agencies),
+    reason,
+    h("button", { type: "button", class: "withdraw", onclick: act }, t("products.withdraw")),
+    out);
+}
+
+/** "Withdrawn from SEMAR (2026-11-05 09:30, sofia): reason" lines of a staff view. */
+function withdrawals(p) {
+  return (p.withdrawn_from ?? []).map((w) => h("div", { class: "muted withdrawn" },
+    `${t("products.withdrawn_from", { agency: w.agency })} (${fmtTime(w.at)}${w.by ? `, ${w.by}` : ""}): ${w.reason ?? ""}`));
+}
+
 export function renderProducts(app) {
   const products = [...app.products].sort((a, b) =>
     String(b.created_at ?? b.created ?? "").localeCompare(String(a.created_at ?? a.created ?? "")));
@@ -130,8 +166,12 @@ export function renderProducts(app) {
       titleOf(p) ? h("div", {}, titleOf(p)) : null,
       h("div", { class: "muted" }, facts.join(" · ")),
       p.rejection_reason ? h("div", { class: "muted" }, `${t("products.reason")}: ${p.rejection_reason}`) : null,
-      h("div", {}, formatButtons(p, out)),
-      supervisor && p.state === "draft" ? reviewControls(app, p) : null);
+      p.state === "withdrawn"
+        ? h("div", { class: "muted withdrawn" }, `${t("products.withdrawn_on", { when: fmtTime(p.withdrawn) })}: ${p.withdrawal_reason ?? ""}`)
+        : h("div", {}, formatButtons(p, out)),
+      ...withdrawals(p),
+      supervisor && p.state === "draft" ? reviewControls(app, p) : null,
+      supervisor && p.state === "released" && releasedTo(p).length ? withdrawControls(app, p) : null);
   });
   return h("section", { class: "view", dataset: { testid: "products-view" } },
     h("h2", {}, t("products.title")),
