@@ -767,3 +767,43 @@ def test_withdrawn_release_is_gone_for_the_partner_at_once(api: Api) -> None:
         f"/api/products/{pid}/withdraw", "sam", json={"reason": "again", "agencies": ["SEMAR"]}
     )
     assert again.status_code == 422 and "already withdrawn" in again.json()["detail"]
+
+
+def test_stored_tearline_is_read_through_one_codec(api: Api) -> None:
+    """A released tearline altered in the database (an undeclared field with a sensitive value,
+    relabelled indicators, a bad chip name) reads the same way on every path given to a
+    partner: the product, the list, each rendering, the site index; the undeclared field and
+    the bad chip never come out."""
+    pid = api.release(SITES[0], ["SEMAR"])
+    with open_store(api.data_dir, api.database_url) as store, store.transaction() as s:
+        p = s.get(Product, pid)
+        assert p is not None
+        tl = json.loads(json.dumps(p.tearline))
+        site = tl["sites"][0]
+        site["tail_number"] = "N-INJECTED-42"
+        for ind in site["indicators"]:
+            ind["en"], ind["es"] = f"Relabelled {ind['code']}", f"Reetiquetado {ind['code']}"
+        p.tearline = tl
+    code = site["indicators"][0]["code"]
+    texts = {
+        "one": api.get(f"/api/products/{pid}", "semar.oficial").text,
+        "list": api.get("/api/products", "semar.oficial").text,
+        "sites": api.get("/api/sites", "semar.oficial", params={"lang": "en"}).text,
+    }
+    for fmt in ("json", "geojson", "kml", "cot", "html"):
+        r = api.get(f"/api/products/{pid}/render", "semar.oficial", params={"format": fmt})
+        assert r.status_code == 200, (fmt, r.text)
+        texts[fmt] = r.text
+    for name, text in texts.items():
+        assert "N-INJECTED-42" not in text and "tail_number" not in text, name
+    for name in ("one", "list", "sites", "json", "geojson", "html"):
+        assert f"Relabelled {code}" in texts[name] or f"Reetiquetado {code}" in texts[name], name
+    # A chip whose name is not one of the site's is refused, not served.
+    with open_store(api.data_dir, api.database_url) as store, store.transaction() as s:
+        p = s.get(Product, pid)
+        assert p is not None
+        tl = json.loads(json.dumps(p.tearline))
+        tl["sites"][0]["chips"][0]["name"] = "../../etc/passwd.jpg"
+        p.tearline = tl
+    r = api.get(f"/api/products/{pid}", "semar.oficial")
+    assert r.status_code == 422 and "chip name" in r.json()["detail"]

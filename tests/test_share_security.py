@@ -25,7 +25,7 @@ from tests.test_share import (
 )
 from vigia.exploit.observations import make_observations
 from vigia.exploit.scoring import SITE_SCHEMA
-from vigia.share import render
+from vigia.share import codec, render
 from vigia.share.products import Product, approve, digest, site_report, sortie_summary
 from vigia.share.tearline import RELEASABLE_SITE_FIELDS, SOURCE_SENSITIVE_FIELDS, TearlineLeakError
 
@@ -204,7 +204,7 @@ def partner_renderings(p: Product) -> dict[str, bytes]:
         out[f"kml-{lang}"] = render.render_kml(p, lang=lang).encode()
         out[f"cot-{lang}"] = b"\n".join(e.to_bytes() for e in render.cot_events(p, lang=lang))
     out["json"] = render.render_json(p).encode()
-    out["json-dict"] = json.dumps(render.product_dict(p, audience="partner")).encode()
+    out["json-dict"] = json.dumps(codec.product_dict(p, audience="partner")).encode()
     out["geojson"] = render.render_geojson(p, ce90_polygons=True).encode()
     for name, data in render.chip_files(p).items():
         out[f"chip-file-{name}"] = name.encode() + b"\n" + data

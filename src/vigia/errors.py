@@ -57,3 +57,7 @@ class GeoError(VigiaError):
 
 class ConsentError(VigiaError):
     """An area-of-interest / consent file that cannot be accepted."""
+
+
+class RenderError(VigiaError):
+    """A product that cannot be rendered as asked (format, audience, parameters)."""

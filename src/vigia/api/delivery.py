@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from vigia.api.productsvc import tearline_from_dict
+from vigia.share.codec import tearline_from_dict
 from vigia.share.render import cot_events
 from vigia.share.tak import RetryPolicy, TakError, TakTarget, push_events
 from vigia.store import Product, Store, create_delivery, record_attempt, released_tearline

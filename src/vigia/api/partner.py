@@ -4,7 +4,7 @@ A partner sees a site once a site report about it was released to their agency (
 rule, :func:`vigia.store.visible_site_ids`). What they see of it is the site as it stands in the
 **latest released site report's tearline** — not the analyst-side row, which may have changed
 since a supervisor approved the release. Each tearline site goes through
-:func:`vigia.share.tearline.releasable_site` (the one declaration of releasable fields); the
+:func:`vigia.share.codec.site_from_dict` (the one declaration of releasable fields); the
 partner's own actions add ``partner_status``.
 
 A :class:`PartnerIndex` holds, per agency, those views already serialised (English and
@@ -27,8 +27,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigia.share.codec import chip_refs, site_from_dict
 from vigia.share.products import iso_time
-from vigia.share.tearline import ReleasableSite, releasable_site
+from vigia.share.tearline import ReleasableSite
 from vigia.store import Product, agency_site_ids, products_released_to
 from vigia.store.actions import agency_site_status
 
@@ -82,17 +83,14 @@ class ReleasedTearline:
 
     @classmethod
     def parse(cls, product_id: str, kind: str, tearline: Mapping[str, Any]) -> ReleasedTearline:
-        """Read a stored ``tearline_dict``; every site through :func:`releasable_site`."""
+        """Read a stored ``tearline_dict`` (:func:`vigia.share.codec.site_from_dict`, chip
+        bytes left undecoded)."""
         sites: dict[str, ReleasableSite] = {}
         chips: dict[str, tuple[tuple[str, str], ...]] = {}
-        for s in tearline.get("sites") or []:
-            fields = {k: v for k, v in s.items() if k not in ("indicators", "chips")}
-            fields["indicators"] = [i["code"] for i in s.get("indicators") or []]
-            site = releasable_site(fields)
+        for raw in tearline.get("sites") or []:
+            site = site_from_dict(raw, chips=False)
             sites[site.site_id] = site
-            chips[site.site_id] = tuple(
-                (str(c["name"]), str(c.get("sha256") or "")) for c in s.get("chips") or []
-            )
+            chips[site.site_id] = chip_refs(raw)
         return cls(product_id, kind, sites, chips)
 
 

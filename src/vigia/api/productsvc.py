@@ -1,21 +1,18 @@
 """Products through the API: drafting with :mod:`vigia.share`, storing with :mod:`vigia.store`,
 and rendering what was stored.
 
-The store keeps a product's tearline as the JSON of :func:`vigia.share.render.tearline_dict`
-(chips embedded). :func:`tearline_from_dict` turns it back into a
-:class:`~vigia.share.tearline.Tearline` for the renderers: every site goes through
-:func:`vigia.share.tearline.releasable_site` again (the one declaration of releasable fields),
-so a partner rendering can only ever hold declared fields, even of an altered row.
+The store keeps a product's tearline as the JSON of :func:`vigia.share.codec.tearline_dict`
+(chips embedded); :func:`vigia.share.codec.tearline_from_dict` turns it back into a
+:class:`~vigia.share.tearline.Tearline` for the renderers, every site through the one
+declaration of releasable fields again, so a partner rendering can only ever hold declared
+fields, even of an altered row.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -24,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.orm import Session
 
-from vigia.exploit.vocabulary import VocabularyError, default_vocabulary
 from vigia.share import products as share_products
+from vigia.share.codec import tearline_dict, tearline_from_dict
 from vigia.share.markings import Marking
 from vigia.share.render import (
     cot_events,
@@ -34,15 +31,9 @@ from vigia.share.render import (
     render_json,
     render_kml,
     render_pdf,
-    tearline_dict,
 )
 from vigia.share.tearline import (
-    ReleasableChip,
-    ReleasableIndicator,
     Tearline,
-    TearlineError,
-    releasable_site,
-    utc_time,
 )
 from vigia.store import (
     SITE_COLUMNS,
@@ -66,7 +57,6 @@ __all__ = [
     "draft_product",
     "render_product",
     "share_product",
-    "tearline_from_dict",
 ]
 
 Format = Literal["html", "pdf", "json", "geojson", "kml", "cot"]
@@ -78,61 +68,6 @@ FORMATS: dict[str, tuple[str, str]] = {
     "kml": ("application/vnd.google-earth.kml+xml", "kml"),
     "cot": ("application/xml", "cot.xml"),
 }
-_DATA_URI = re.compile(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)")
-
-
-# --- the stored tearline ----------------------------------------------------------------------
-def _chip(d: Mapping[str, Any], indicators: Mapping[str, ReleasableIndicator]) -> ReleasableChip:
-    code = d.get("indicator")
-    ind = indicators.get(code) if isinstance(code, str) else None
-    if ind is None:
-        try:
-            v = default_vocabulary()[str(code)]
-        except VocabularyError as exc:
-            raise TearlineError(f"chip indicator {code!r}: {exc}") from exc
-        ind = ReleasableIndicator(v.code, v.en, v.es)
-    m = _DATA_URI.fullmatch(str(d.get("data_uri") or ""))
-    if m is None:
-        raise TearlineError(f"chip {d.get('name')!r} has no embedded JPEG")
-    try:
-        data = base64.b64decode(m.group(1), validate=True)
-    except binascii.Error as exc:
-        raise TearlineError(f"chip {d.get('name')!r} is not base64: {exc}") from exc
-    return ReleasableChip(
-        name=str(d["name"]), time=utc_time(d.get("time"), "chip time"), indicator=ind, data=data
-    )
-
-
-def tearline_from_dict(d: Mapping[str, Any], *, released: datetime | None = None) -> Tearline:
-    """The :class:`Tearline` of a stored ``tearline_dict`` (chips embedded).
-
-    Each site is rebuilt by :func:`releasable_site` (declared fields only, checked again).
-    ``released`` sets the release time (the store keeps it with the product).
-    """
-    try:
-        sites = []
-        for s in d.get("sites") or []:
-            fields = {k: v for k, v in s.items() if k not in ("indicators", "chips")}
-            fields["indicators"] = [i["code"] for i in s.get("indicators") or []]
-            site = releasable_site(fields)
-            by_code = {i.code: i for i in site.indicators}
-            chips = tuple(_chip(c, by_code) for c in s.get("chips") or [])
-            sites.append(replace(site, chips=chips))
-        period = d.get("period") or {}
-        return Tearline(
-            marking=Marking.from_dict(d["marking"]),
-            product_id=str(d["product_id"]),
-            kind=str(d["kind"]),
-            title_en=str(d["title"]["en"]),
-            title_es=str(d["title"]["es"]),
-            created=utc_time(d["created"], "created"),
-            sites=tuple(sites),
-            period_start=utc_time(period["start"]) if period.get("start") else None,
-            period_end=utc_time(period["end"]) if period.get("end") else None,
-            released=released,
-        )
-    except (KeyError, TypeError) as exc:
-        raise TearlineError(f"stored tearline is incomplete: {exc}") from exc
 
 
 def _marking(p: Product) -> Marking:

@@ -19,6 +19,7 @@ from vigia.api.schemas import (
     WithdrawIn,
 )
 from vigia.api.views import partner_product_view, product_view, usernames
+from vigia.share.codec import tearline_from_dict
 from vigia.store import (
     approve_release,
     get_product,
@@ -140,8 +141,6 @@ def product_chip(
     product_id: ProductIdPath, name: ChipNamePath, who: Who, session: Session_
 ) -> Response:
     """An image chip of a product's tearline (metadata already stripped)."""
-    from vigia.api.productsvc import tearline_from_dict
-
     user = actor(session, who)
     p = get_product(session, user, product_id)
     for c in tearline_from_dict(partner_tearline(session, user, p)).chips().values():

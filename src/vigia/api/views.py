@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from vigia.api.partner import chip_url
 from vigia.exploit.observations import usable_mask
 from vigia.exploit.vocabulary import VocabularyError, default_vocabulary
+from vigia.share.codec import tearline_refs
 from vigia.share.products import iso_time, jsonable
 from vigia.store import Action, Agency, Delivery, Product, Site, User
 from vigia.store.catalog import Catalog
@@ -203,18 +204,12 @@ def usernames(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
 
 # --- products -------------------------------------------------------------------------------
 def _tearline_refs(tearline: Mapping[str, Any], product_id: str) -> dict[str, Any]:
-    """A stored tearline with each embedded chip replaced by its URL."""
-    tl = dict(tearline)
-    sites = []
-    for s in tl.get("sites") or []:
-        s2 = dict(s)
-        s2["chips"] = [
-            {k: v for k, v in c.items() if k != "data_uri"}
-            | {"url": chip_url(product_id, c["name"])}
-            for c in s.get("chips") or []
-        ]
-        sites.append(s2)
-    tl["sites"] = sites
+    """A stored tearline as served (:func:`vigia.share.codec.tearline_refs`), each chip with
+    its URL."""
+    tl = tearline_refs(tearline)
+    for s in tl["sites"]:
+        for c in s["chips"]:
+            c["url"] = chip_url(product_id, c["name"])
     return tl
 
 

@@ -12,32 +12,36 @@ the banner at the head of each CoT event's remarks.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import unicodedata
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib.resources import files
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import jinja2
 import numpy as np
 
-from vigia.errors import VigiaError
+from vigia.errors import RenderError
+from vigia.share.codec import (
+    Audience,
+    ChipMode,
+    audience_product,
+    product_dict,
+    site_dict,
+    source_tearline,
+    tearline_dict,
+)
 from vigia.share.markings import Marking
-from vigia.share.products import Product, Release, iso_time, jsonable
+from vigia.share.products import Product, iso_time, jsonable
 from vigia.share.tearline import (
-    RELEASABLE_EVIDENCE_FIELDS,
-    RELEASABLE_SITE_FIELDS,
     ReleasableChip,
-    ReleasableIndicator,
     ReleasableSite,
     Tearline,
-    utc_time,
 )
 
 __all__ = [
@@ -47,21 +51,14 @@ __all__ = [
     "cot_events",
     "geojson_dict",
     "labels",
-    "product_dict",
-    "product_from_dict",
     "render_geojson",
     "render_html",
     "render_json",
     "render_kml",
     "render_pdf",
-    "restrict_tearline",
     "site_cot",
-    "tearline_dict",
-    "tearline_from_dict",
 ]
 
-Audience = Literal["partner", "analyst"]
-ChipMode = Literal["embed", "refs", "none"]
 KML_NS: Final = "http://www.opengis.net/kml/2.2"
 #: CoT type of a released site: an atom, unknown affiliation, ground (MIL-STD-2525 "a-u-G").
 COT_TYPE: Final = "a-u-G"
@@ -69,10 +66,6 @@ COT_TYPE: Final = "a-u-G"
 COT_HOW: Final = "h-e"
 #: CoT value for an unknown height or linear error.
 COT_UNKNOWN: Final = 9999999.0
-
-
-class RenderError(VigiaError):
-    """A product that cannot be rendered as asked (unknown language, audience, option)."""
 
 
 # --- shared -----------------------------------------------------------------------------------
@@ -88,24 +81,6 @@ def labels(lang: str) -> dict[str, str]:
     if lang not in ("en", "es"):
         raise RenderError(f"unknown language {lang!r}; expected 'en' or 'es'")
     return _labels()[lang]
-
-
-def _tearline(source: Product | Tearline) -> Tearline:
-    if isinstance(source, Tearline):
-        return source
-    if isinstance(source, Product):
-        return source.tearline
-    raise RenderError(f"cannot render {type(source).__name__}")
-
-
-def _product(source: Product | Tearline, audience: str) -> Product | None:
-    if audience == "partner":
-        return None
-    if audience != "analyst":
-        raise RenderError(f"unknown audience {audience!r}; expected 'partner' or 'analyst'")
-    if not isinstance(source, Product):
-        raise RenderError("the analyst rendering needs the whole product, not its tearline")
-    return source
 
 
 def human_time(t: datetime | None) -> str:
@@ -223,8 +198,8 @@ def render_html(
     Chips are inline ``data:`` URIs, or, with ``chip_base``, relative links
     ``<chip_base>/<name>`` to the files of :func:`chip_files`.
     """
-    product = _product(source, audience)
-    t = _tearline(source)
+    product = audience_product(source, audience)
+    t = source_tearline(source)
     view = _tearline_view(t, lang, chip_base)
     ctx: dict[str, Any] = {"lang": lang, "L": labels(lang), "t": view}
     if product is None:
@@ -247,184 +222,7 @@ def render_html(
 
 def chip_files(source: Product | Tearline) -> dict[str, bytes]:
     """The tearline's image chips as ``{file name: JPEG bytes}`` (metadata already stripped)."""
-    return {n: c.data for n, c in _tearline(source).chips().items()}
-
-
-# --- JSON -----------------------------------------------------------------------------------
-def _chip_dict(c: ReleasableChip, chips: ChipMode) -> dict[str, Any]:
-    d: dict[str, Any] = {
-        "name": c.name,
-        "time": iso_time(c.time),
-        "indicator": c.indicator.code,
-        "media_type": c.media_type,
-        "sha256": c.sha256,
-    }
-    d["labels"] = {"en": c.indicator.en, "es": c.indicator.es}
-    if chips == "embed":
-        d["data_uri"] = c.data_uri()
-    return d
-
-
-def _site_dict(s: ReleasableSite, chips: ChipMode) -> dict[str, Any]:
-    return {
-        "site_id": s.site_id,
-        "lat": round(s.lat, 7),
-        "lon": round(s.lon, 7),
-        "ce90_m": round(s.ce90_m, 1),
-        "indicators": [{"code": i.code, "en": i.en, "es": i.es} for i in s.indicators],
-        "first_seen": iso_time(s.first_seen),
-        "last_seen": iso_time(s.last_seen),
-        "status": s.status,
-        "assessment": s.assessment,
-        "chips": [] if chips == "none" else [_chip_dict(c, chips) for c in s.chips],
-    }
-
-
-def _opt_time(t: datetime | None) -> str | None:
-    return None if t is None else iso_time(t)
-
-
-def tearline_dict(source: Product | Tearline, chips: ChipMode = "embed") -> dict[str, Any]:
-    """The tearline as plain JSON data (what a partner may receive)."""
-    if chips not in ("embed", "refs", "none"):
-        raise RenderError(f"unknown chips mode {chips!r}; expected embed, refs or none")
-    t = _tearline(source)
-    return {
-        "marking": t.marking.to_dict(),
-        "product_id": t.product_id,
-        "kind": t.kind,
-        "title": {"en": t.title_en, "es": t.title_es},
-        "created": iso_time(t.created),
-        "released": _opt_time(t.released),
-        "period": {"start": _opt_time(t.period_start), "end": _opt_time(t.period_end)},
-        "sites": [_site_dict(s, chips) for s in t.sites],
-    }
-
-
-def product_dict(
-    source: Product | Tearline, *, audience: Audience = "partner", chips: ChipMode = "embed"
-) -> dict[str, Any]:
-    """Plain JSON data: the tearline for the partner; for analysts the whole product."""
-    product = _product(source, audience)
-    tl = tearline_dict(source, chips)
-    if product is None:
-        return tl
-    rel = product.release
-    return {
-        "marking": product.marking.to_dict(),
-        "id": product.id,
-        "kind": product.kind,
-        "created": iso_time(product.created),
-        "author": product.author,
-        "lang": product.lang,
-        "release": None
-        if rel is None
-        else {
-            "approved_by": rel.approved_by,
-            "approved_at": iso_time(rel.approved_at),
-            "partner_country": rel.partner_country,
-        },
-        "body": jsonable(product.body),
-        "tearline": tl,
-    }
-
-
-def _chip_from_dict(c: Mapping[str, Any], chip_data: Mapping[str, bytes]) -> ReleasableChip:
-    name = str(c.get("name", ""))
-    uri = c.get("data_uri")
-    if isinstance(uri, str) and uri.startswith("data:image/jpeg;base64,"):
-        data = base64.b64decode(uri.split(",", 1)[1], validate=True)
-    elif name in chip_data:
-        data = chip_data[name]
-    else:
-        raise RenderError(f"chip {name!r} has no data (embedded or given)")
-    code = RELEASABLE_EVIDENCE_FIELDS["indicator"](c.get("indicator"))
-    labels_of = c.get("labels") or {}
-    return ReleasableChip(
-        name=name,
-        time=RELEASABLE_EVIDENCE_FIELDS["time"](c.get("time")),
-        indicator=ReleasableIndicator(code, labels_of.get("en", code), labels_of.get("es", code)),
-        data=data,
-    )
-
-
-def restrict_tearline(d: Mapping[str, Any], site_ids: Iterable[str]) -> dict[str, Any]:
-    """A stored tearline (``tearline_dict``) that names only the sites in ``site_ids``.
-
-    What a partner is given of a product: a digest or sortie summary released to an agency
-    shows only the sites that agency may see (:func:`vigia.store.visible_site_ids`).
-    """
-    keep = set(site_ids)
-    return dict(d, sites=[s for s in d.get("sites") or [] if s.get("site_id") in keep])
-
-
-def tearline_from_dict(
-    d: Mapping[str, Any], chip_data: Mapping[str, bytes] | None = None
-) -> Tearline:
-    """Inverse of :func:`tearline_dict` (e.g. a tearline read back from storage).
-
-    Every site goes through the declared converters again. Chips come from their embedded
-    ``data_uri``, else from ``chip_data`` by file name. Raises
-    :class:`~vigia.share.tearline.TearlineError` or :class:`RenderError` on bad input.
-    """
-    sites = []
-    for raw in d.get("sites") or []:
-        inds = tuple(
-            ReleasableIndicator(str(i["code"]), str(i["en"]), str(i["es"]))
-            for i in raw.get("indicators") or []
-        )
-        plain = dict(raw, indicators=[i.code for i in inds])
-        copied = {k: conv(plain.get(k)) for k, conv in RELEASABLE_SITE_FIELDS.items()}
-        by_code = {i.code: i for i in inds}
-        chips = []
-        for c in raw.get("chips") or []:
-            chip = _chip_from_dict(c, chip_data or {})
-            known = by_code.get(chip.indicator.code)
-            chips.append(chip if known is None else replace(chip, indicator=known))
-        copied["indicators"] = inds
-        sites.append(ReleasableSite(**copied, chips=tuple(chips)))
-    period = d.get("period") or {}
-
-    def opt(v: Any) -> datetime | None:
-        return None if v is None else utc_time(v)
-
-    title = d.get("title") or {}
-    return Tearline(
-        marking=Marking.from_dict(d["marking"]),
-        product_id=str(d["product_id"]),
-        kind=str(d["kind"]),
-        title_en=str(title.get("en", "")),
-        title_es=str(title.get("es", "")),
-        created=utc_time(d["created"], "created"),
-        sites=tuple(sites),
-        period_start=opt(period.get("start")),
-        period_end=opt(period.get("end")),
-        released=opt(d.get("released")),
-    )
-
-
-def product_from_dict(
-    d: Mapping[str, Any], chip_data: Mapping[str, bytes] | None = None
-) -> Product:
-    """Inverse of :func:`product_dict` with ``audience="analyst"``."""
-    rel = d.get("release")
-    return Product(
-        kind=str(d["kind"]),
-        id=str(d["id"]),
-        created=utc_time(d["created"], "created"),
-        marking=Marking.from_dict(d["marking"]),
-        author=str(d["author"]),
-        lang=str(d.get("lang", "en")),
-        body=dict(d.get("body") or {}),
-        tearline=tearline_from_dict(d["tearline"], chip_data),
-        release=None
-        if rel is None
-        else Release(
-            str(rel["approved_by"]),
-            utc_time(rel["approved_at"], "approved_at"),
-            str(rel["partner_country"]),
-        ),
-    )
+    return {n: c.data for n, c in source_tearline(source).chips().items()}
 
 
 def render_json(
@@ -465,12 +263,12 @@ def geojson_dict(source: Product | Tearline, *, ce90_polygons: bool = False) -> 
     With ``ce90_polygons`` each site also gets a Polygon feature: its CE90 circle.
     ``marking`` and ``product`` are foreign members of the collection.
     """
-    t = _tearline(source)
+    t = source_tearline(source)
     feats: list[dict[str, Any]] = []
     banner = t.marking.banner("en")
     rings = ce90_rings(t.sites) if ce90_polygons else None
     for n, s in enumerate(t.sites):
-        props = _site_dict(s, "refs")
+        props = site_dict(s, "refs")
         props["indicators"] = [i.code for i in s.indicators]
         props["indicator_labels_en"] = [i.en for i in s.indicators]
         props["indicator_labels_es"] = [i.es for i in s.indicators]
@@ -542,7 +340,7 @@ def render_kml(source: Product | Tearline, *, lang: str = "es", ce90_polygons: b
     Each placemark has a name, a plain-text description with the banner, ``ExtendedData`` with
     the tearline fields, and its geometry: the point, plus (``ce90_polygons``) the CE90 circle.
     """
-    t = _tearline(source)
+    t = source_tearline(source)
     L = labels(lang)
     banner = t.marking.banner(lang)
     ET.register_namespace("", KML_NS)
@@ -575,7 +373,7 @@ def render_kml(source: Product | Tearline, *, lang: str = "es", ce90_polygons: b
         ET.SubElement(span, f"{{{KML_NS}}}end").text = iso_time(s.last_seen)
         ET.SubElement(pm, f"{{{KML_NS}}}styleUrl").text = "#site"
         ext = ET.SubElement(pm, f"{{{KML_NS}}}ExtendedData")
-        data = _site_dict(s, "none")
+        data = site_dict(s, "none")
         data["indicators"] = ", ".join(i.code for i in s.indicators)
         data["indicator_labels"] = "; ".join(i.label(lang) for i in s.indicators)
         data["chips"] = ", ".join(c.name for c in s.chips)
@@ -684,7 +482,7 @@ def cot_events(
     ``time`` defaults to the release time (else the creation time) of the tearline;
     events go stale ``stale_after`` later.
     """
-    t = _tearline(source)
+    t = source_tearline(source)
     when = time or t.released or t.created
     return tuple(
         site_cot(
@@ -833,8 +631,8 @@ def render_pdf(
 
     Deterministic for a given product: the creation date is the product's.
     """
-    product = _product(source, audience)
-    t = _tearline(source)
+    product = audience_product(source, audience)
+    t = source_tearline(source)
     L = labels(lang)
     pdf = _pdf_class()(format="A4")
     marking = t.marking if product is None else product.marking

@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigia.share.codec import restrict_tearline
 from vigia.share.markings import Marking, MarkingError, portal_ceiling
 from vigia.share.products import ReleaseError, check_releasable, check_two_person
-from vigia.share.render import restrict_tearline
 from vigia.store.audit import audit, canonical_json, lock_audit
 from vigia.store.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationError
 from vigia.store.models import (
