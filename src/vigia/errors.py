@@ -1,10 +1,53 @@
 """One exception hierarchy for the whole of Vigía.
 
-Every error that comes from bad input carries the byte offset (from the start of the
-source) where the problem was found, when there is one, so that an analyst can locate it.
+Every error Vigía raises on purpose is a :class:`VigiaError`; the CLI prints its message on one
+line (exit status 2) and the API answers it with the status that
+:data:`vigia.api.app.STATUS_OF` gives its class (400 when no class of it is listed)::
+
+    VigiaError
+    ├── KLVError                      malformed KLV
+    │   ├── BERError                  a BER length or OID that cannot be read
+    │   ├── TruncatedError            bytes end before the structure they announce
+    │   ├── ChecksumError             a packet whose checksum does not match
+    │   ├── ItemError                 an item that does not fit its definition
+    │   └── UnknownKeyError           a key Vigía does not decode
+    ├── TransportError                malformed MPEG-2 transport stream
+    ├── SourceError                   a file or UDP address that cannot be opened
+    ├── GeoError                      invalid DEM, polygons or geometric parameters
+    ├── ConsentError                  an AOI / consent file that cannot be accepted
+    ├── OutputError                   an output path whose format cannot be written
+    ├── exploitation
+    │   ├── ObservationError          a malformed observation
+    │   ├── VocabularyError           a bad indicator vocabulary
+    │   ├── ChipError                 chip parameters that cannot be used
+    │   └── DetectorError             a detector model that does not fit its contract
+    ├── CatalogError                  a data directory that is missing or damaged
+    ├── PlanError                     bad platform profiles and plan inputs
+    ├── ScenarioError                 a scenario that cannot be built as asked
+    ├── sharing
+    │   ├── MarkingError              a classification, caveat or country refused
+    │   ├── TearlineError             a releasable field whose value is refused
+    │   │   └── TearlineLeakError     a tearline would carry a source-sensitive value
+    │   ├── ProductError              a product that cannot be made
+    │   │   └── ReleaseError          a release the rules refuse (``rule`` says which)
+    │   ├── RenderError               a rendering that cannot be made as asked
+    │   └── TakError                  a misconfigured TAK target
+    ├── StoreError                    a request the store refuses
+    │   ├── AuthError                 unknown user, wrong password, bad token       (401)
+    │   ├── PermissionDenied          role or agency does not allow it              (403)
+    │   ├── NotFound                  no such object, or not one the user may see   (404)
+    │   ├── Conflict                  not in a state that allows it                 (409)
+    │   ├── Gone                      given once, since withdrawn                   (410)
+    │   └── ValidationError           bad input; ``problems`` lists them all        (422)
+    └── AuditUnavailable              the audit log cannot be written               (503)
+
+Errors that come from bad input carry the byte offset (from the start of the source) where the
+problem was found, when there is one, so that an analyst can locate it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class VigiaError(Exception):
@@ -41,7 +84,7 @@ class UnknownKeyError(KLVError):
     """A 16-byte key that is not one Vigía decodes."""
 
 
-# --- Transport -------------------------------------------------------------------------------
+# --- Transport and sources -------------------------------------------------------------------
 class TransportError(VigiaError):
     """Malformed MPEG-2 transport stream (sync, PSI, PES)."""
 
@@ -50,7 +93,11 @@ class SourceError(VigiaError):
     """A source that cannot be opened or recognised (file, UDP address)."""
 
 
-# --- Later stages ----------------------------------------------------------------------------
+class OutputError(VigiaError):
+    """An output path whose format (extension) Vigía cannot write."""
+
+
+# --- Geometry, consent, exploitation ---------------------------------------------------------
 class GeoError(VigiaError):
     """Invalid geometry input (DEM, polygons, parameters)."""
 
@@ -59,5 +106,105 @@ class ConsentError(VigiaError):
     """An area-of-interest / consent file that cannot be accepted."""
 
 
+class ObservationError(VigiaError):
+    """An observation (mark, tip, detector output) is malformed."""
+
+
+class VocabularyError(VigiaError):
+    """The indicator vocabulary file is missing a field or has a bad value."""
+
+
+class ChipError(VigiaError):
+    """Chip parameters that cannot be used."""
+
+
+class DetectorError(VigiaError):
+    """A detector model that cannot be used: missing or corrupt file, or one whose inputs,
+    outputs or class map do not fit the declared detector contract."""
+
+
+class CatalogError(VigiaError):
+    """The data directory is missing or damaged."""
+
+
+# --- Planning and the scenario ---------------------------------------------------------------
+class PlanError(VigiaError):
+    """A platform profile, base, start time or plan file that cannot be used."""
+
+
+class ScenarioError(VigiaError):
+    """The scenario cannot be built as asked (e.g. too many objects for the area)."""
+
+
+# --- Sharing ---------------------------------------------------------------------------------
+class MarkingError(VigiaError):
+    """A classification, caveat or country code that cannot be accepted."""
+
+
+class TearlineError(VigiaError):
+    """A releasable field whose value cannot be accepted (bad coordinate, time, code...)."""
+
+
+class TearlineLeakError(TearlineError):
+    """A tearline would carry the value of a source-sensitive field."""
+
+
+class ProductError(VigiaError):
+    """A product that cannot be made (bad inputs, inconsistent markings)."""
+
+
+class ReleaseError(ProductError):
+    """A release that the rules refuse (same person, wrong role, not releasable, not released).
+
+    ``rule`` names the rule that refused it: ``"two-person"``, ``"releasability"`` or ``None``.
+    """
+
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
 class RenderError(VigiaError):
     """A product that cannot be rendered as asked (format, audience, parameters)."""
+
+
+class TakError(VigiaError):
+    """A TAK target that is misconfigured (bad port, missing certificate files)."""
+
+
+# --- The store -------------------------------------------------------------------------------
+class StoreError(VigiaError):
+    """Base class of every error of :mod:`vigia.store`: one class per way a request can be
+    refused."""
+
+
+class AuthError(StoreError):
+    """Unknown user, wrong password, or a token that is unknown, expired or revoked."""
+
+
+class PermissionDenied(StoreError):
+    """The user is known but their role or agency does not allow the operation."""
+
+
+class NotFound(StoreError):
+    """No such object, or not one the user is allowed to see."""
+
+
+class Conflict(StoreError):
+    """The object is not in a state that allows the operation (e.g. releasing twice)."""
+
+
+class Gone(StoreError):
+    """The object was given to the user once and has been withdrawn (e.g. a release)."""
+
+
+class ValidationError(StoreError):
+    """Bad input; ``problems`` lists every problem found (nothing was written)."""
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems: list[str] = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class AuditUnavailable(VigiaError):
+    """The audit log could not be written: the read it records must not be answered."""

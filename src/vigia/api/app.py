@@ -6,8 +6,9 @@ and serves the JSON API under ``/api`` (OpenAPI at ``/openapi.json``) and the we
 (``web/index.html`` at ``/``, ``web/static/`` at ``/static``).
 
 Every error is JSON ``{"detail": "clear message"}``: 401 not logged in, 403 role not allowed,
-404 not found (or not released to the user's agency), 409 wrong state, 413 body too large,
-422 invalid input. Bad input never gives a 500.
+404 not found (or not released to the user's agency), 409 wrong state, 410 withdrawn,
+413 body too large, 422 invalid input (:data:`STATUS_OF` maps :mod:`vigia.errors` to these).
+Bad input never gives a 500.
 """
 
 from __future__ import annotations
@@ -27,25 +28,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigia.api import routes_admin, routes_auth, routes_products, routes_sites
-from vigia.api.auditlog import AuditUnavailable
 from vigia.api.delivery import parse_tak
 from vigia.api.fastpath import PartnerSitesFastPath
 from vigia.api.state import ApiState, sync_if_newer
-from vigia.errors import VigiaError
-from vigia.share.markings import MarkingError
-from vigia.share.products import ProductError
-from vigia.share.render import RenderError
-from vigia.share.tearline import TearlineError
-from vigia.store import (
+from vigia.errors import (
+    AuditUnavailable,
     AuthError,
     Conflict,
     Gone,
+    MarkingError,
     NotFound,
     PermissionDenied,
-    StoreError,
+    ProductError,
+    RenderError,
+    TearlineError,
     ValidationError,
-    open_store,
+    VigiaError,
 )
+from vigia.store import open_store
 
 __all__ = ["MAX_BODY_BYTES", "WEB_DIR", "create_app"]
 
@@ -55,7 +55,9 @@ log = logging.getLogger("vigia.api")
 MAX_BODY_BYTES = 1 << 20
 WEB_DIR = Path(__file__).parent / "web"
 
-_STATUS: tuple[tuple[type[Exception], int], ...] = (
+#: The HTTP status of each error class of :mod:`vigia.errors` an API request can raise (the first
+#: listed class the error is an instance of; any other :class:`VigiaError` is 400).
+STATUS_OF: tuple[tuple[type[VigiaError], int], ...] = (
     (AuthError, 401),
     (PermissionDenied, 403),
     (NotFound, 404),
@@ -95,14 +97,12 @@ def validation_message(errors: Sequence[Any]) -> str:
 
 
 async def _vigia_error(request: Request, exc: Exception) -> Response:
-    for cls, status in _STATUS:
+    for cls, status in STATUS_OF:
         if isinstance(exc, cls):
             if isinstance(exc, ValidationError):
                 return _error(status, exc.message, problems=exc.problems)
-            return _error(status, exc.message if isinstance(exc, VigiaError) else str(exc))
-    if isinstance(exc, StoreError | VigiaError):
-        return _error(400, exc.message)
-    return _error(400, str(exc))
+            return _error(status, exc.message)
+    return _error(400, exc.message if isinstance(exc, VigiaError) else str(exc))
 
 
 async def _request_validation(request: Request, exc: Exception) -> Response:

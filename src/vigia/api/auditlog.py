@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Dialect, Engine, Table, bindparam, insert, select, update
 
-from vigia.errors import VigiaError
+from vigia.errors import AuditUnavailable
 from vigia.store import AuditEntry, Store
 from vigia.store.audit import AuditRecord, chain_rows
 from vigia.store.models import AuditHead
@@ -46,10 +46,6 @@ MAX_BATCH = 1000
 SQLITE_LOCK_WAIT_S = 30.0
 #: How long the writer waits after the first entry of a group for more to arrive (s).
 LINGER_S = 0.002
-
-
-class AuditUnavailable(VigiaError):
-    """The audit log could not be written: the read it records must not be answered."""
 
 
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]

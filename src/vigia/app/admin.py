@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigia.errors import StoreError
 from vigia.store.audit import AuditReport
 from vigia.store.db import DEFAULT_DATA_DIR, open_store
-from vigia.store.errors import StoreError
 from vigia.store.metrics import compute_metrics
 from vigia.store.models import User
 from vigia.store.sites import SyncReport, load_sites_parquet, sync_sites

@@ -9,8 +9,8 @@ Entry points (the ``vigia plan`` commands call these):
 * `load_platform`, `available_platforms` -> `PlatformProfile`
 """
 
+from vigia.errors import PlanError
 from vigia.plan.compare import PlanComparison, compare_plan, flown_cells, planned_geometry
-from vigia.plan.errors import PlanError
 from vigia.plan.kml import plan_to_kml
 from vigia.plan.planner import LeftOut, PlannedAOI, SortiePlan, parse_base, plan_sortie
 from vigia.plan.platform import (

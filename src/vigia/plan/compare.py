@@ -30,7 +30,7 @@ from shapely.geometry.base import BaseGeometry
 
 from vigia.coverage.accumulate import DEFAULT_RES, coverage_from_footprints
 from vigia.coverage.consent import ConsentRegistry, consented_mask
-from vigia.plan.errors import PlanError
+from vigia.errors import PlanError
 from vigia.plan.lanes import LocalFrame
 from vigia.plan.planner import SortiePlan
 from vigia.plan.registry import PlanningRegistry, load_planning_aois

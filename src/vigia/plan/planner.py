@@ -47,7 +47,7 @@ from shapely.geometry.base import BaseGeometry
 from vigia.coverage.accumulate import DEFAULT_RES
 from vigia.coverage.consent import consented_mask, format_time_us, parse_time_us
 from vigia.coverage.solar import CIVIL_TWILIGHT_DEG, solar_elevation_deg
-from vigia.plan.errors import PlanError
+from vigia.errors import PlanError
 from vigia.plan.lanes import LocalFrame, Pattern, lane_pattern, orbit_pattern
 from vigia.plan.platform import PlatformProfile, SensorSetting, load_platform
 from vigia.plan.registry import PlanningAOI, PlanningRegistry, load_planning_aois

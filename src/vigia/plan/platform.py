@@ -35,7 +35,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from vigia.plan.errors import PlanError
+from vigia.errors import PlanError
 
 KT_TO_MPS = 1852.0 / 3600.0
 G_MPS2 = 9.80665

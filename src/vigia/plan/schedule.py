@@ -24,7 +24,7 @@ from os import PathLike
 from typing import Any
 
 from vigia.coverage.accumulate import DEFAULT_RES
-from vigia.plan.errors import PlanError
+from vigia.errors import PlanError
 from vigia.plan.planner import (
     DEFAULT_OVERLAP,
     US,

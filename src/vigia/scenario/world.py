@@ -33,7 +33,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from vigia.coverage.consent import format_time_us, parse_time_us
-from vigia.errors import VigiaError
+from vigia.errors import ScenarioError
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
 from vigia.geo.wgs84 import radii_of_curvature_m
 
@@ -49,10 +49,6 @@ __all__ = [
     "build_world",
     "lab_pass_probabilities",
 ]
-
-
-class ScenarioError(VigiaError):
-    """The scenario cannot be built as asked (e.g. too many objects for the area)."""
 
 
 KINDS: Final = ("lab", "farm", "ranch", "building")

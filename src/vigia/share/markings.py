@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from vigia.errors import VigiaError
+from vigia.errors import MarkingError
 from vigia.klv.st0102 import (
     Classification,
     CountryCodingMethod,
@@ -77,10 +77,6 @@ _THREE_LETTER_METHODS: Final = frozenset(
         int(CountryCodingMethod.GENC_MIXED),
     }
 )
-
-
-class MarkingError(VigiaError):
-    """A classification, caveat or country code that cannot be accepted."""
 
 
 def _classification(value: Classification | str | int) -> Classification:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vigia.errors import VigiaError
+from vigia.errors import ProductError, ReleaseError
 from vigia.exploit.vocabulary import Vocabulary
 from vigia.share.markings import Marking, MarkingError, portal_ceiling
 from vigia.share.tearline import (
@@ -60,21 +60,6 @@ _ID_PREFIX: Final = {"site_report": "SR", "sortie_summary": "SS", "digest": "DG"
 #: Role that may approve a release.
 RELEASE_ROLE: Final = "supervisor"
 SitesLike: TypeAlias = "pa.Table | Sequence[Mapping[str, Any]]"
-
-
-class ProductError(VigiaError):
-    """A product that cannot be made (bad inputs, inconsistent markings)."""
-
-
-class ReleaseError(ProductError):
-    """A release that the rules refuse (same person, wrong role, not releasable, not released).
-
-    ``rule`` names the rule that refused it: ``"two-person"``, ``"releasability"`` or ``None``.
-    """
-
-    def __init__(self, message: str, *, rule: str | None = None) -> None:
-        super().__init__(message)
-        self.rule = rule
 
 
 @dataclass(frozen=True, slots=True)

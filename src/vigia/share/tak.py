@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from os import PathLike
 from typing import Final, Literal
 
-from vigia.errors import VigiaError
+from vigia.errors import TakError
 from vigia.share.products import Product, require_released
 from vigia.share.render import CotEvent, cot_events
 
@@ -39,10 +39,6 @@ __all__ = [
 
 DELIVERED: Final = "delivered"
 FAILED: Final = "failed"
-
-
-class TakError(VigiaError):
-    """A TAK target that is misconfigured (bad port, missing certificate files)."""
 
 
 @dataclass(frozen=True, slots=True)

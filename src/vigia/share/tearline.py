@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vigia.errors import VigiaError
+from vigia.errors import TearlineError, TearlineLeakError
 from vigia.exploit.observations import usable_mask
 from vigia.exploit.vocabulary import Vocabulary, VocabularyError, default_vocabulary
 from vigia.share.markings import Marking
@@ -59,14 +59,6 @@ __all__ = [
 
 ChipSource: TypeAlias = str | PathLike[str] | bytes
 ObservationsLike: TypeAlias = "pa.Table | Sequence[Mapping[str, Any]]"
-
-
-class TearlineError(VigiaError):
-    """A releasable field whose value cannot be accepted (bad coordinate, time, code...)."""
-
-
-class TearlineLeakError(TearlineError):
-    """A tearline would carry the value of a source-sensitive field."""
 
 
 # --- converters: each checks and copies one releasable value -----------------------------------

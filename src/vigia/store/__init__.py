@@ -10,6 +10,15 @@ plain functions over a Session, used inside ``Store.transaction()``::
         sites = list_sites(s, user)        # audited in the same transaction
 """
 
+from vigia.errors import (
+    AuthError,
+    Conflict,
+    Gone,
+    NotFound,
+    PermissionDenied,
+    StoreError,
+    ValidationError,
+)
 from vigia.store.actions import (
     GALLON_L,
     POUND_KG,
@@ -32,15 +41,6 @@ from vigia.store.db import (
     upgrade,
 )
 from vigia.store.deliveries import create_delivery, list_deliveries, record_attempt
-from vigia.store.errors import (
-    AuthError,
-    Conflict,
-    Gone,
-    NotFound,
-    PermissionDenied,
-    StoreError,
-    ValidationError,
-)
 from vigia.store.metrics import compute_metrics
 from vigia.store.models import (
     ACTION_KINDS,

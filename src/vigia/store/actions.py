@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vigia.errors import NotFound, PermissionDenied, ValidationError
 from vigia.store.audit import audit, lock_audit
-from vigia.store.errors import NotFound, PermissionDenied, ValidationError
 from vigia.store.models import (
     ACTION_KINDS,
     PARTNER_STATUS_FOR_KIND,

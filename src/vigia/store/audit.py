@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vigia.store.errors import ValidationError
+from vigia.errors import ValidationError
 from vigia.store.models import AuditEntry, AuditHead
 
 __all__ = [

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vigia.errors import VigiaError
+from vigia.errors import CatalogError
 from vigia.exploit.observations import OBSERVATION_SCHEMA
 from vigia.exploit.scoring import PASSES_SCHEMA, SITE_SCHEMA
 
@@ -33,10 +33,6 @@ __all__ = ["OBSERVATIONS_WITH_SITE", "Catalog", "CatalogError"]
 DEFAULT_DATA_DIR = Path("vigia-data")
 
 OBSERVATIONS_WITH_SITE = OBSERVATION_SCHEMA.append(pa.field("site_id", pa.string()))
-
-
-class CatalogError(VigiaError):
-    """The data directory is missing or damaged."""
 
 
 class Catalog:

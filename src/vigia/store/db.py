@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
+from vigia.errors import StoreError
 from vigia.store.audit import AuditReport, verify_audit
-from vigia.store.errors import StoreError
 
 __all__ = [
     "DATABASE_URL_ENV",

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigia.errors import NotFound, ValidationError
 from vigia.store.audit import audit, lock_audit
-from vigia.store.errors import NotFound, ValidationError
 from vigia.store.models import Delivery, Product, Site
 
 __all__ = ["create_delivery", "list_deliveries", "record_attempt"]

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vigia.errors import NotFound, PermissionDenied
 from vigia.store.actions import agency_site_status
 from vigia.store.audit import audit
-from vigia.store.errors import NotFound, PermissionDenied
 from vigia.store.models import (
     PRODUCT_STATES,
     SUBSTANCES,

@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigia.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationError
 from vigia.share.codec import restrict_tearline
 from vigia.share.markings import Marking, MarkingError, portal_ceiling
 from vigia.share.products import ReleaseError, check_releasable, check_two_person
 from vigia.store.audit import audit, canonical_json, lock_audit
-from vigia.store.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationError
 from vigia.store.models import (
     PRODUCT_KINDS,
     PRODUCT_STATES,

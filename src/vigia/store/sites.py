@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 from sqlalchemy import Select, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from vigia.errors import NotFound, PermissionDenied, ValidationError
 from vigia.store.audit import audit, lock_audit
-from vigia.store.errors import NotFound, PermissionDenied, ValidationError
 from vigia.store.models import Product, ProductRelease, Site, User
 from vigia.store.users import visible_agency_id
 

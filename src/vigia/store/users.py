@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vigia.errors import AuthError, Conflict, NotFound, PermissionDenied, ValidationError
 from vigia.store.audit import audit, lock_audit
-from vigia.store.errors import AuthError, Conflict, NotFound, PermissionDenied, ValidationError
 from vigia.store.models import LANGUAGES, OWNER_AGENCY, PARTNER_ROLES, ROLES, Agency, Token, User
 
 __all__ = [
