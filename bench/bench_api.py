@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vigia.api.productsvc import DraftRequest, draft_product  # noqa: E402
+from vigia.app.products import DraftRequest, draft_product  # noqa: E402
 from vigia.exploit.scoring import SITE_SCHEMA  # noqa: E402
 from vigia.store import (  # noqa: E402
     AuditEntry,

@@ -23,10 +23,10 @@ from vigia.coverage.consent import (
     consent_status,
     consented_mask,
     load_aois,
-    parse_time_us,
     require_releasable,
 )
 from vigia.errors import ConsentError
+from vigia.times import parse_time_us
 
 from .test_coverage_support import footprints, quad_table
 

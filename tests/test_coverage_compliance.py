@@ -12,7 +12,7 @@ import shapely
 from rich.console import Console
 
 from vigia.coverage import compliance, load_aois
-from vigia.coverage.consent import format_time_us, parse_time_us
+from vigia.times import format_time_us, parse_time_us
 
 from .test_coverage_support import footprints
 

@@ -16,7 +16,6 @@ from h3.api import numpy_int as h3n
 from pyproj import Transformer
 
 from vigia.coverage import demo_aois_path, load_aois
-from vigia.coverage.consent import parse_time_us
 from vigia.coverage.solar import solar_elevation_deg
 from vigia.errors import ConsentError
 from vigia.plan import (
@@ -28,6 +27,7 @@ from vigia.plan import (
     parse_base,
     plan_sortie,
 )
+from vigia.times import parse_time_us
 
 BASE = (24.7645, -107.4747)  # Culiacán
 START = "2026-05-10T06:00:00-07:00"  # daylight in Sinaloa

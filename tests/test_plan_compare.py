@@ -13,8 +13,8 @@ import shapely
 from h3.api import numpy_int as h3n
 
 from vigia.coverage import coverage_from_footprints
-from vigia.coverage.consent import parse_time_us
 from vigia.plan import compare_plan, plan_sortie
+from vigia.times import parse_time_us
 
 BASE = (24.7645, -107.4747)
 START = "2026-05-10T06:00:00-07:00"

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vigia.coverage.consent import parse_time_us
 from vigia.coverage.solar import solar_elevation_deg
 from vigia.errors import VigiaError
 from vigia.plan import demo_plan_aois_path, schedule_revisits
+from vigia.times import parse_time_us
 
 BASE = (24.7645, -107.4747)
 START = "2026-05-10T06:00:00-07:00"

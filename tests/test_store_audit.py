@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests.conftest import SEED_USERS
-from vigia.api.auditlog import RawAppender
 from vigia.app.admin import audit_verify
 from vigia.store import (
     GENESIS_HASH,
@@ -28,6 +27,7 @@ from vigia.store import (
     verify_audit,
 )
 from vigia.store.audit import AuditRecord, entry_hash, format_time
+from vigia.store.auditlog import RawAppender
 
 
 @pytest.fixture

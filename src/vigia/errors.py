@@ -15,6 +15,7 @@ line (exit status 2) and the API answers it with the status that
     ├── SourceError                   a file or UDP address that cannot be opened
     ├── GeoError                      invalid DEM, polygons or geometric parameters
     ├── ConsentError                  an AOI / consent file that cannot be accepted
+    ├── TimeError                     a time that is not ISO 8601 or has no time zone
     ├── OutputError                   an output path whose format cannot be written
     ├── exploitation
     │   ├── ObservationError          a malformed observation
@@ -91,6 +92,10 @@ class TransportError(VigiaError):
 
 class SourceError(VigiaError):
     """A source that cannot be opened or recognised (file, UDP address)."""
+
+
+class TimeError(VigiaError, ValueError):
+    """A time that cannot be read: not ISO 8601, or without a time zone."""
 
 
 class OutputError(VigiaError):

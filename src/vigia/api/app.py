@@ -28,9 +28,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigia.api import routes_admin, routes_auth, routes_products, routes_sites
-from vigia.api.delivery import parse_tak
 from vigia.api.fastpath import PartnerSitesFastPath
 from vigia.api.state import ApiState, sync_if_newer
+from vigia.app.delivery import parse_tak
 from vigia.errors import (
     AuditUnavailable,
     AuthError,

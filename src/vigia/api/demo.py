@@ -17,9 +17,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from vigia.api.cache import Generation
-from vigia.api.productsvc import DraftRequest, draft_product, render_product
 from vigia.app.admin import CLI_ACTOR, DemoUser, create_demo_users, sync_data_dir
+from vigia.app.products import DraftRequest, draft_product, render_product
 from vigia.store import (
     Product,
     Site,
@@ -30,6 +29,7 @@ from vigia.store import (
 )
 from vigia.store.audit import audit
 from vigia.store.catalog import Catalog
+from vigia.store.generation import Generation
 
 __all__ = ["DEMO_RELEASES", "DemoProduct", "DemoStore", "prepare_demo_store"]
 

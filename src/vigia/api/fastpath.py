@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vigia.api.auditlog import AuditUnavailable
 from vigia.api.deps import MAX_TOKEN_CHARS
 from vigia.api.partner import accepts_gzip
 from vigia.api.state import ApiState
 from vigia.store import hash_token
+from vigia.store.auditlog import AuditUnavailable
 
 __all__ = ["PartnerSitesFastPath"]
 

@@ -15,8 +15,8 @@ import h3
 import numpy as np
 import pyarrow.parquet as pq
 
-from vigia.share.products import iso_time
 from vigia.store.catalog import Catalog
+from vigia.times import iso_time
 
 __all__ = ["FileCache", "aois_geojson", "coverage_geojson"]
 

@@ -8,7 +8,7 @@ since a supervisor approved the release. Each tearline site goes through
 partner's own actions add ``partner_status``.
 
 A :class:`PartnerIndex` holds, per agency, those views already serialised (English and
-Spanish labels), rebuilt when the :class:`~vigia.api.cache.Generation` changes. Released
+Spanish labels), rebuilt when the :class:`~vigia.store.generation.Generation` changes. Released
 products never change, so their parsed tearlines are kept across rebuilds.
 """
 
@@ -28,10 +28,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigia.share.codec import chip_refs, site_from_dict
-from vigia.share.products import iso_time
 from vigia.share.tearline import ReleasableSite
 from vigia.store import Product, agency_site_ids, products_released_to
 from vigia.store.actions import agency_site_status
+from vigia.times import iso_time
 
 __all__ = [
     "LANGS",

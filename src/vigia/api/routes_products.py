@@ -6,9 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Response
 
-from vigia.api.delivery import deliver_release
 from vigia.api.deps import Session_, Staff, State, Supervisor, Who, actor
-from vigia.api.productsvc import FORMATS, DraftRequest, draft_product, render_product
 from vigia.api.schemas import (
     ApproveIn,
     Lang,
@@ -19,6 +17,8 @@ from vigia.api.schemas import (
     WithdrawIn,
 )
 from vigia.api.views import partner_product_view, product_view, usernames
+from vigia.app.delivery import deliver_release
+from vigia.app.products import FORMATS, DraftRequest, draft_product, render_product
 from vigia.share.codec import tearline_from_dict
 from vigia.store import (
     approve_release,

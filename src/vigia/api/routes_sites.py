@@ -10,7 +10,6 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from vigia.api.auditlog import AuditRecord
 from vigia.api.cache import Principal
 from vigia.api.deps import (
     BEARER_SECURITY,
@@ -44,6 +43,7 @@ from vigia.store import (
     record_action,
     site_visible_to,
 )
+from vigia.store.auditlog import AuditRecord
 
 router = APIRouter(prefix="/api", tags=["sites"])
 

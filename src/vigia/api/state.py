@@ -13,8 +13,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from vigia.api.auditlog import AuditRecord, AuditSink
-from vigia.api.cache import Generation, Principal, TokenCache
+from vigia.api.cache import Principal, TokenCache
 from vigia.api.geo import FileCache
 from vigia.api.partner import INDEX_TTL_S, PartnerIndex, TearlineCache, build_partner_index
 from vigia.api.views import ChipIndex
@@ -28,7 +27,9 @@ from vigia.store import (
     sync_sites,
     user_for_token,
 )
+from vigia.store.auditlog import AuditRecord, AuditSink
 from vigia.store.catalog import Catalog
+from vigia.store.generation import Generation
 
 __all__ = ["ApiState", "sync_if_newer"]
 

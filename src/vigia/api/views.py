@@ -25,10 +25,11 @@ from vigia.api.partner import chip_url
 from vigia.exploit.observations import usable_mask
 from vigia.exploit.vocabulary import VocabularyError, default_vocabulary
 from vigia.share.codec import tearline_refs
-from vigia.share.products import iso_time, jsonable
+from vigia.share.products import jsonable
 from vigia.store import Action, Agency, Delivery, Product, Site, User
 from vigia.store.catalog import Catalog
 from vigia.store.sites import SITE_COLUMNS
+from vigia.times import iso_time
 
 __all__ = [
     "ChipIndex",

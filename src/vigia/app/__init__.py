@@ -1,6 +1,8 @@
 """The application layer: the use cases that compose stages.
 
-Ingest (:mod:`~vigia.app.ingest`), the process stage end to end (:mod:`~vigia.app.process`) and
-administration (:mod:`~vigia.app.admin`). It owns transactions and the catalog's commit; the CLI
-and the API call it, no stage imports it.
+Ingest (:mod:`~vigia.app.ingest`), the process stage end to end (:mod:`~vigia.app.process`),
+products (:mod:`~vigia.app.products`: drafting with :mod:`vigia.share`, storing, rendering what
+was stored), their TAK delivery (:mod:`~vigia.app.delivery`), the end-to-end evaluation on the
+scenario world (:mod:`~vigia.app.evaluate`) and administration (:mod:`~vigia.app.admin`). It
+owns transactions and the catalog's commit; the CLI and the API call it, no stage imports it.
 """

@@ -24,6 +24,7 @@ import pyarrow as pa
 from vigia.errors import GeoError
 from vigia.footprints import CORNER_LAT, CORNER_LON
 from vigia.telemetry.sensors import sensor_kinds
+from vigia.times import time_us_column
 
 FootprintsLike: TypeAlias = "pa.Table | Mapping[str, Any]"
 
@@ -42,25 +43,6 @@ def float_column(col: Any, n: int) -> npt.NDArray[np.float64]:
     if isinstance(col, pa.ChunkedArray | pa.Array):
         return np.asarray(col.cast(pa.float64()).fill_null(np.nan).to_numpy(), np.float64)
     return np.asarray(col, np.float64)
-
-
-def time_us_column(col: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """Times as int64 microseconds since the epoch (UTC) and a mask of rows that have a time.
-
-    Accepts Arrow timestamps of any unit (a naive Arrow timestamp is read as UTC, the Arrow
-    convention for epoch-based values), Arrow/NumPy int64 microseconds or NumPy datetime64.
-    """
-    if isinstance(col, pa.ChunkedArray | pa.Array):
-        if pa.types.is_timestamp(col.type):
-            col = col.cast(pa.timestamp("us", tz=col.type.tz)).cast(pa.int64())
-        has = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), bool)
-        vals = np.asarray(col.cast(pa.int64()).fill_null(0).to_numpy(), np.int64)
-        return vals, has
-    arr = np.asarray(col)
-    if np.issubdtype(arr.dtype, np.datetime64):
-        has = ~np.isnat(arr)
-        return arr.astype("datetime64[us]").astype(np.int64), has
-    return arr.astype(np.int64), np.ones(arr.shape, bool)
 
 
 @dataclass(frozen=True)

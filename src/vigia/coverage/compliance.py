@@ -43,9 +43,9 @@ from vigia.coverage.consent import (
     ConsentRegistry,
     consent_status,
     consented_mask,
-    format_time_us,
 )
 from vigia.errors import GeoError
+from vigia.times import format_time_us
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]

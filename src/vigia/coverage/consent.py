@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -53,8 +52,9 @@ import pyarrow as pa
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from vigia.coverage._frames import FootprintsLike, float_column, read_frames, time_us_column
+from vigia.coverage._frames import FootprintsLike, float_column, read_frames
 from vigia.errors import ConsentError
+from vigia.times import format_time_us, parse_time_us, time_us_column
 
 CONSENTED = "consented"
 WITHHELD = "withheld"
@@ -63,28 +63,6 @@ STATUSES = (CONSENTED, WITHHELD, UNDETERMINED)
 STATUS_COLUMN = "consent_status"
 
 AOI_STATES = ("consented", "revoked", "nominated", "expired")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def parse_time_us(value: Any, what: str) -> int:
-    """ISO 8601 time with a UTC offset -> µs since the epoch; ValueError when not acceptable."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{what} must be an ISO 8601 time string, got {value!r}")
-    try:
-        dt = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(f"{what} is not an ISO 8601 time: {value!r}") from None
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"{what} has no time zone ({value!r}); give Z or a UTC offset")
-    delta = dt - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def format_time_us(t: int | None) -> str | None:
-    """µs since the epoch -> ISO 8601 UTC string (None stays None)."""
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t / 1e6, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

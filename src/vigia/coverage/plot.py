@@ -24,8 +24,9 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 from shapely.geometry.base import BaseGeometry
 
-from vigia.coverage.consent import AOI, ConsentRegistry, format_time_us
+from vigia.coverage.consent import AOI, ConsentRegistry
 from vigia.errors import GeoError
+from vigia.times import format_time_us
 
 _STATE_STYLE: dict[str, tuple[str, Any, str]] = {
     "consented": ("#1a9850", "-", "consented / consentida"),

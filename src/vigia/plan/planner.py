@@ -31,7 +31,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -44,13 +44,15 @@ from h3.api import numpy_int as h3n
 from pyproj import Geod
 from shapely.geometry.base import BaseGeometry
 
+from vigia import times
 from vigia.coverage.accumulate import DEFAULT_RES
-from vigia.coverage.consent import consented_mask, format_time_us, parse_time_us
+from vigia.coverage.consent import consented_mask
 from vigia.coverage.solar import CIVIL_TWILIGHT_DEG, solar_elevation_deg
-from vigia.errors import PlanError
+from vigia.errors import PlanError, TimeError
 from vigia.plan.lanes import LocalFrame, Pattern, lane_pattern, orbit_pattern
 from vigia.plan.platform import PlatformProfile, SensorSetting, load_platform
 from vigia.plan.registry import PlanningAOI, PlanningRegistry, load_planning_aois
+from vigia.times import format_time_us
 
 GEOD = Geod(ellps="WGS84")
 DEFAULT_OVERLAP = 0.2
@@ -67,20 +69,11 @@ TimeLike = datetime | str | int
 
 # --- small helpers ------------------------------------------------------------------------------
 def time_us(value: TimeLike, what: str = "start") -> int:
-    """µs since the epoch (UTC) from an aware datetime, ISO 8601 string with offset, or int µs."""
-    if isinstance(value, bool):
-        raise PlanError(f"{what}: not a time: {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise PlanError(f"{what}: naive datetime; give a time zone")
-        delta = value - datetime(1970, 1, 1, tzinfo=UTC)
-        return (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
+    """:func:`vigia.times.time_us`, refusing with :class:`PlanError`."""
     try:
-        return parse_time_us(value, what)
-    except ValueError as exc:
-        raise PlanError(str(exc)) from None
+        return times.time_us(value, what)
+    except TimeError as exc:
+        raise PlanError(exc.message) from None
 
 
 def _iso(t: int) -> str:

@@ -33,8 +33,9 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from vigia.coverage.consent import AOI, ConsentRegistry, load_aois, parse_time_us, read_features
+from vigia.coverage.consent import AOI, ConsentRegistry, load_aois, read_features
 from vigia.errors import ConsentError
+from vigia.times import parse_time_us
 
 SENSOR_PREFS = ("EO", "IR", "any")
 TASKS = ("area", "stare")

@@ -56,6 +56,7 @@ from vigia.klv.st0903 import DetectionStatus, TargetLocation, VmtiPacket, VTarge
 from vigia.mpegts import write_klv_ts, write_video_klv_ts
 from vigia.scenario.sortie import pts_from_times
 from vigia.scenario.world import ScenarioError, World, from_local_m, to_local_m
+from vigia.telemetry.sensors import SENSOR_IR, classify_sensor_name
 
 __all__ = [
     "SCENARIO_POSE_SIGMAS",
@@ -1089,14 +1090,15 @@ def render_frame(
     """A synthetic (H, W, 3) RGB frame of ``row`` of the TRUE telemetry: a ground texture fixed
     to the ground, and every object in view drawn where the pose projects it, sized by the GSD.
 
-    EO (``image_source_sensor`` starting 'EO'): colours (green fields, tan clearings, grey
-    buildings and sheds, blue tarps, dark drums and pits, vehicles); IR: grey levels, and bright
+    EO (an ``image_source_sensor`` that :func:`vigia.telemetry.sensors.classify_sensor_name`
+    does not call IR): colours (green fields, tan clearings, grey buildings and sheds, blue
+    tarps, dark drums and pits, vehicles); IR: grey levels, and bright
     blobs for the thermal hotspots of objects that are ``active`` (per object; default:
     activity >= 0.5). A frame whose corners miss the ground is black.
     """
     pose = {k: v[row : row + 1] for k, v in columns_true.items() if isinstance(v, np.ndarray)}
     src = columns_true.get("image_source_sensor")
-    ir = bool(src is not None and str(src[row]).upper().startswith("IR"))
+    ir = src is not None and classify_sensor_name(str(src[row])) == SENSOR_IR
     fp = footprints(
         pose, terrain_height_m=world.terrain_height_m, frame_width_px=width, frame_height_px=height
     )

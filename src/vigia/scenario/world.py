@@ -32,10 +32,10 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from vigia.coverage.consent import format_time_us, parse_time_us
 from vigia.errors import ScenarioError
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
 from vigia.geo.wgs84 import radii_of_curvature_m
+from vigia.times import format_time_us, parse_time_us
 
 __all__ = [
     "DECOY_KINDS",

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from vigia.errors import RenderError
 from vigia.exploit.vocabulary import VocabularyError, default_vocabulary
 from vigia.share.markings import Marking
-from vigia.share.products import Product, Release, iso_time, jsonable
+from vigia.share.products import Product, Release, jsonable
 from vigia.share.tearline import (
     RELEASABLE_EVIDENCE_FIELDS,
     RELEASABLE_SITE_FIELDS,
@@ -30,6 +30,7 @@ from vigia.share.tearline import (
     TearlineError,
     utc_time,
 )
+from vigia.times import iso_time
 
 __all__ = [
     "Audience",

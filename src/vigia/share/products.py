@@ -38,6 +38,7 @@ from vigia.share.tearline import (
     sensitive_values,
     utc_time,
 )
+from vigia.times import iso_time
 
 __all__ = [
     "PRODUCT_KINDS",
@@ -123,11 +124,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return None
     return value
-
-
-def iso_time(t: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and ``Z``, e.g. ``2026-03-14T05:12:00.000Z``."""
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _now(created: datetime | None) -> datetime:

@@ -37,12 +37,13 @@ from vigia.share.codec import (
     tearline_dict,
 )
 from vigia.share.markings import Marking
-from vigia.share.products import Product, iso_time, jsonable
+from vigia.share.products import Product, jsonable
 from vigia.share.tearline import (
     ReleasableChip,
     ReleasableSite,
     Tearline,
 )
+from vigia.times import iso_time
 
 __all__ = [
     "CotEvent",

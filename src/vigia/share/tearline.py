@@ -24,7 +24,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
@@ -34,7 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vigia.errors import TearlineError, TearlineLeakError
+from vigia import times
+from vigia.errors import TearlineError, TearlineLeakError, TimeError
 from vigia.exploit.observations import usable_mask
 from vigia.exploit.vocabulary import Vocabulary, VocabularyError, default_vocabulary
 from vigia.share.markings import Marking
@@ -105,23 +106,11 @@ def _ce90(v: Any) -> float:
 
 
 def utc_time(v: Any, what: str = "time") -> datetime:
-    """A UTC datetime from an aware datetime, µs since 1970, or ISO-8601 text with an offset."""
-    if isinstance(v, pa.Scalar):
-        v = v.as_py()
-    if isinstance(v, np.datetime64):
-        v = int(v.astype("datetime64[us]").astype(np.int64))
-    if isinstance(v, int | np.integer) and not isinstance(v, bool):
-        return datetime.fromtimestamp(int(v) / 1e6, UTC)
-    if isinstance(v, str):
-        try:
-            v = datetime.fromisoformat(v.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise TearlineError(f"{what} {v!r} is not an ISO-8601 time") from exc
-    if isinstance(v, datetime):
-        if v.tzinfo is None or v.utcoffset() is None:
-            raise TearlineError(f"{what} {v.isoformat()} has no UTC offset")
-        return v.astimezone(UTC)
-    raise TearlineError(f"{what} is missing or not a time ({type(v).__name__})")
+    """:func:`vigia.times.utc_time`, refusing with :class:`TearlineError`."""
+    try:
+        return times.utc_time(v, what)
+    except TimeError as exc:
+        raise TearlineError(exc.message) from None
 
 
 def _status(v: Any) -> str:

@@ -30,6 +30,7 @@ from vigia.store.models import (
     User,
 )
 from vigia.store.sites import site_visible_to
+from vigia.times import aware_utc
 
 __all__ = [
     "GALLON_L",
@@ -292,17 +293,10 @@ def _update_site_status(session: Session, site_id: str, action: Action) -> None:
             Action.site_id == site_id, Action.kind != "acknowledged", Action.id != action.id
         )
     ).scalar_one_or_none()
-    if latest is None or action.occurred_at >= _aware(latest):
+    if latest is None or action.occurred_at >= aware_utc(latest):
         site.partner_status = PARTNER_STATUS_FOR_KIND[action.kind]
         site.partner_status_at = action.occurred_at
         site.partner_status_agency_id = action.agency_id
-
-
-def _aware(t: datetime) -> datetime:
-    # Aggregates bypass the column type: SQLite returns text, PostgreSQL an aware datetime.
-    if isinstance(t, str):
-        t = datetime.fromisoformat(t)
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
 def acknowledge(

@@ -9,7 +9,7 @@ locks it (the chain never forks) and verifying compares the end of the chain wit
 :func:`audit` is called by every service in the same transaction as the change or read it
 records, so an entry exists exactly when the thing it describes happened. :func:`chain_rows` is
 the one place where entries are normalised, hashed and chained; :func:`audit` and the API's group
-commit (:mod:`vigia.api.auditlog`) both build their rows with it.
+commit (:mod:`vigia.store.auditlog`) both build their rows with it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from vigia.errors import ValidationError
 from vigia.store.models import AuditEntry, AuditHead
+from vigia.times import iso_time_fixed_us
 
 __all__ = [
     "GENESIS_HASH",
@@ -36,7 +37,6 @@ __all__ = [
     "canonical_json",
     "chain_rows",
     "entry_hash",
-    "format_time",
     "lock_audit",
     "verify_audit",
 ]
@@ -45,16 +45,11 @@ GENESIS_HASH = "0" * 64
 _HEAD_ID = 1
 
 
-def format_time(t: datetime) -> str:
-    """UTC time as it enters the hash: ``2026-05-10T14:03:07.123456Z``."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise TypeError("naive datetime in audit details")
-        return format_time(value)
+        return iso_time_fixed_us(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, PurePath):
@@ -89,7 +84,7 @@ def entry_hash(
     """SHA-256 (hex) of the canonical JSON of the entry followed by ``prev_hash``."""
     entry = {
         "seq": seq,
-        "time": format_time(time),
+        "time": iso_time_fixed_us(time),
         "actor": actor,
         "action": action,
         "object_type": object_type,

@@ -31,14 +31,9 @@ from vigia.store.models import (
     Site,
     User,
 )
+from vigia.times import aware_utc
 
 __all__ = ["compute_metrics"]
-
-
-def _aware(t: datetime | str) -> datetime:
-    if isinstance(t, str):
-        t = datetime.fromisoformat(t)
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def _hours(a: datetime, b: datetime) -> float:
@@ -105,10 +100,10 @@ def compute_metrics(
                 select(ProductRelease.product_id).where(ProductRelease.agency_id == agency_id)
             )
         )
-    released = {sid: _aware(t) for sid, t in session.execute(rel_q).all()}
-    acted = {sid: _aware(t) for sid, t in session.execute(act_q).all()}
+    released = {sid: aware_utc(t) for sid, t in session.execute(rel_q).all()}
+    acted = {sid: aware_utc(t) for sid, t in session.execute(act_q).all()}
     first_seen = {
-        sid: _aware(t)
+        sid: aware_utc(t)
         for sid, t in session.execute(
             select(Site.site_id, Site.first_seen).where(
                 Site.site_id.in_(list(released.keys() | acted.keys())),
@@ -126,7 +121,7 @@ def compute_metrics(
     monthly: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for substance, unit, amount, occurred in session.execute(seiz_q).all():
         totals[(substance, unit)].append(amount)
-        monthly[(_aware(occurred).strftime("%Y-%m"), substance, unit)].append(amount)
+        monthly[(aware_utc(occurred).strftime("%Y-%m"), substance, unit)].append(amount)
     order = {s: i for i, s in enumerate(SUBSTANCES)}
 
     statuses: Counter[str] = Counter()

@@ -36,7 +36,7 @@ from vigia.store.models import AuditHead
 
 __all__ = ["AuditRecord", "AuditSink", "AuditUnavailable", "RawAppender"]
 
-log = logging.getLogger("vigia.api")
+log = logging.getLogger(__name__)
 
 #: Primary key of the single row of ``audit_head``.
 _HEAD_ID = 1

@@ -14,7 +14,7 @@ from vigia.store import Product, Store, create_delivery, record_attempt, release
 
 __all__ = ["DELIVERY_ACTOR", "deliver_release", "parse_tak"]
 
-log = logging.getLogger("vigia.api")
+log = logging.getLogger(__name__)
 DELIVERY_ACTOR = "system"
 
 
