@@ -6,6 +6,10 @@ source) where the problem was found, when there is one, so that an analyst can l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+
 
 class VigiaError(Exception):
     """Base class of every error Vigía raises on purpose."""
@@ -57,3 +61,25 @@ class GeoError(VigiaError):
 
 class ConsentError(VigiaError):
     """An area-of-interest / consent file that cannot be accepted."""
+
+
+# --- Output files ----------------------------------------------------------------------------
+class OutputFormatError(VigiaError):
+    """An output file whose extension names no format the writer can write."""
+
+
+def output_format(path: str | PathLike[str], formats: Mapping[str, str], what: str) -> str:
+    """The format a writer of ``what`` writes to ``path``, by its extension (case-insensitive).
+
+    ``formats`` maps each accepted extension (``".parquet"``) to a format name; any other
+    extension raises :class:`OutputFormatError` before anything is written.
+    """
+    suffix = Path(path).suffix.lower()
+    try:
+        return formats[suffix]
+    except KeyError:
+        accepted = ", ".join(dict.fromkeys(formats))
+        raise OutputFormatError(
+            f"{what} output {str(path)!r}: the extension must be {accepted}"
+            f" (not {suffix or 'none'})"
+        ) from None

@@ -47,6 +47,7 @@ from shapely.geometry.base import BaseGeometry
 from vigia.coverage.accumulate import DEFAULT_RES
 from vigia.coverage.consent import consented_mask, format_time_us, parse_time_us
 from vigia.coverage.solar import CIVIL_TWILIGHT_DEG, solar_elevation_deg
+from vigia.errors import output_format
 from vigia.plan.errors import PlanError
 from vigia.plan.lanes import LocalFrame, Pattern, lane_pattern, orbit_pattern
 from vigia.plan.platform import PlatformProfile, SensorSetting, load_platform
@@ -636,7 +637,8 @@ class SortiePlan:
         }
 
     def write_geojson(self, path: str | PathLike[str]) -> None:
-        """Write `to_geojson` to a file."""
+        """Write `to_geojson` to a ``.geojson`` (or ``.json``) file."""
+        output_format(path, {".geojson": "geojson", ".json": "geojson"}, "plan")
         Path(path).write_text(json.dumps(self.to_geojson(), ensure_ascii=False), encoding="utf-8")
 
     def to_kml(self) -> str:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from vigia.errors import output_format
 from vigia.klv.batch import SCHEMA
 
 #: A gap in the telemetry is a step in time longer than this (s).
@@ -79,6 +80,7 @@ class TelemetryWriter:
     """
 
     def __init__(self, path: str | Path, *, row_group_rows: int = 128 * 1024) -> None:
+        output_format(path, {".parquet": "parquet"}, "telemetry")
         self.path = Path(path)
         self.rows = 0
         self._row_group_rows = row_group_rows
