@@ -12,6 +12,7 @@ from rich.table import Table
 
 from vigia.cli.errors import group
 from vigia.cli.exploit import print_ingest, sites_list, sites_show
+from vigia.cli.format import format_value
 from vigia.cli.options import JsonOpt, console, out, progress_bars
 from vigia.cli.plan import print_plan
 from vigia.cli.process import print_coverage, print_inspect, print_telemetry
@@ -70,7 +71,7 @@ def scenario_evaluate(
         "observations",
         "sites",
     ):
-        t.add_row(k, str(res[k]))
+        t.add_row(k, format_value(res[k]))
     out.print(t)
 
 
