@@ -22,9 +22,9 @@ import h3
 import numpy as np
 import pyarrow as pa
 
+from vigia.app.evaluate import match_sites
 from vigia.exploit.scoring import looks_by_cell
 from vigia.exploit.vocabulary import default_vocabulary
-from vigia.scenario.evaluate import match_sites
 from vigia.scenario.world import build_world
 from vigia.store.catalog import Catalog
 

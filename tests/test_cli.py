@@ -202,3 +202,29 @@ def test_plan_is_a_group_of_run_and_compare(tmp_path: Path) -> None:
     res = runner.invoke(app, ["plan", "run", *PLAN, "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["duration_h"] > 0
+
+
+# --- layering -------------------------------------------------------------------------------
+def test_stages_never_import_the_app_or_the_cli() -> None:
+    import ast
+
+    import vigia
+
+    root = Path(vigia.__file__).parent
+    adapters = {"app", "cli", "api"}  # the application layer and the two shells over it
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in adapters:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                if name.split(".")[:2] in (["vigia", "app"], ["vigia", "cli"]):
+                    offenders.append(f"{rel}: {name}")
+    assert offenders == []
+    assert (root / "app" / "demo.py").exists() and not (root / "api" / "demo.py").exists()

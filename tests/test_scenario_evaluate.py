@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from vigia.api import create_app
 from vigia.app.admin import DemoUser, verify
 from vigia.app.demo import DEMO_DIGEST_TO, DEMO_RELEASES, prepare_demo_store
+from vigia.app.evaluate import evaluate, match_sites
 from vigia.cli import app
-from vigia.scenario.evaluate import evaluate, match_sites
 from vigia.store.catalog import Catalog
 
 #: The tests use these seeds; the README's figures use others (1-5).

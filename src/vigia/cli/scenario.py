@@ -41,7 +41,7 @@ def scenario_evaluate(
     """Build the world, fly the sorties to MPEG-TS, run the pipeline, and score the result:
     recall, precision (a site matches a lab within 50 m), localisation error, passes to
     detection."""
-    from vigia.scenario.evaluate import evaluate
+    from vigia.app.evaluate import evaluate
 
     with console.status("building the world, flying the sorties, running the pipeline"):
         res = evaluate(
