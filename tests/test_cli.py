@@ -77,6 +77,19 @@ def test_unexpected_error_is_one_line_with_a_debug_hint(
     assert "in broken" in res.stderr and "division by zero in the summary" in res.stderr
 
 
+def test_a_message_of_several_lines_is_printed_on_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vigia.app.process
+    from vigia.errors import ConsentError
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ConsentError("2 AOIs refused:\n  #0 Bowtie: self-intersecting\n  #3 Hole: empty")
+
+    monkeypatch.setattr(vigia.app.process, "inspect_source", refuse)
+    res = runner.invoke(app, ["inspect", str(KLV / "st0601_example_dynamic_only.bin")])
+    assert res.exit_code == 2
+    assert res.stderr == "error: 2 AOIs refused:; #0 Bowtie: self-intersecting; #3 Hole: empty\n"
+
+
 def test_usage_errors_stay_usage_errors() -> None:
     res = runner.invoke(app, ["footprints"])
     assert res.exit_code == 2

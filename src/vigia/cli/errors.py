@@ -34,6 +34,11 @@ CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 _TYPER_EXITS: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, typer.TyperException)
 
 
+def one_line(message: object) -> str:
+    """A message on one line: its lines joined with ``; ``."""
+    return "; ".join(x.strip() for x in str(message).splitlines() if x.strip())
+
+
 def _debug(ctx: Any) -> bool:
     return bool(ctx.find_root().meta.get(DEBUG_KEY, False))
 
@@ -47,15 +52,15 @@ class VigiaGroup(TyperGroup):
         except _TYPER_EXITS:
             raise
         except VigiaError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {one_line(exc)}", err=True)
             ctx.exit(EXIT_REFUSED)
         except Exception as exc:
             if _debug(ctx):
                 typer.echo(traceback.format_exc().rstrip(), err=True)
             else:
                 typer.echo(
-                    f"error: {type(exc).__name__}: {exc} (a bug; rerun with --debug for the "
-                    "traceback)",
+                    f"error: {type(exc).__name__}: {one_line(exc)} "
+                    "(a bug; rerun with --debug for the traceback)",
                     err=True,
                 )
             ctx.exit(EXIT_BUG)
