@@ -14,7 +14,12 @@ from vigia.api.app import STATUS_OF
 
 def _modules() -> list[str]:
     names = [m.name for m in pkgutil.walk_packages(vigia.__path__, "vigia.")]
-    return [n for n in names if not n.startswith("vigia.store.migrations.")]  # alembic scripts
+    # alembic scripts and ``python -m`` entry points run when imported
+    return [
+        n
+        for n in names
+        if not n.startswith("vigia.store.migrations.") and not n.endswith(".__main__")
+    ]
 
 
 def test_every_error_class_is_defined_in_vigia_errors() -> None:

@@ -15,6 +15,7 @@ import vigia
 ORDER = (
     "errors",
     "times",
+    "outputs",
     "klv",
     "mpegts",
     "geo",

@@ -135,6 +135,7 @@ def test_plan_and_compare_cli(sortie: Path, tmp_path: Path) -> None:
         app,
         [
             "plan",
+            "run",
             "--aois",
             str(demo_plan_aois_path()),
             "--base",
@@ -159,5 +160,17 @@ def test_plan_and_compare_cli(sortie: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     cmp = json.loads(res.output)
     assert cmp, "comparison summary is empty"
-    res = runner.invoke(app, ["plan", "--aois", str(demo_plan_aois_path()), "--base", "x"])
+    res = runner.invoke(
+        app,
+        [
+            "plan",
+            "run",
+            "--aois",
+            str(demo_plan_aois_path()),
+            "--base",
+            "x",
+            "--start",
+            "2026-03-14T19:00:00-07:00",
+        ],
+    )
     assert res.exit_code == 2

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from vigia.api import create_app
-from vigia.api.demo import DEMO_DIGEST_TO, DEMO_RELEASES, prepare_demo_store
 from vigia.app.admin import DemoUser, verify
+from vigia.app.demo import DEMO_DIGEST_TO, DEMO_RELEASES, prepare_demo_store
 from vigia.app.evaluate import evaluate, match_sites
 from vigia.cli import app
 from vigia.store.catalog import Catalog

@@ -16,7 +16,7 @@ line (exit status 2) and the API answers it with the status that
     ├── GeoError                      invalid DEM, polygons or geometric parameters
     ├── ConsentError                  an AOI / consent file that cannot be accepted
     ├── TimeError                     a time that is not ISO 8601 or has no time zone
-    ├── OutputError                   an output path whose format cannot be written
+    ├── OutputFormatError             an output file whose extension no writer writes
     ├── exploitation
     │   ├── ObservationError          a malformed observation
     │   ├── VocabularyError           a bad indicator vocabulary
@@ -98,8 +98,9 @@ class TimeError(VigiaError, ValueError):
     """A time that cannot be read: not ISO 8601, or without a time zone."""
 
 
-class OutputError(VigiaError):
-    """An output path whose format (extension) Vigía cannot write."""
+class OutputFormatError(VigiaError):
+    """An output file whose extension names no format the writer can write
+    (:func:`vigia.outputs.output_format`)."""
 
 
 # --- Geometry, consent, exploitation ---------------------------------------------------------

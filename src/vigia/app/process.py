@@ -7,8 +7,10 @@ Shared by the CLI and the demo. Everything streams chunk by chunk as Arrow table
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,10 +25,29 @@ from vigia.footprints import (
     footprints_table,
 )
 from vigia.geo import Dem
-from vigia.telemetry.source import TelemetryReader
-from vigia.telemetry.table import geo_metadata
+from vigia.klv.batch import DecodeStats
+from vigia.outputs import output_format
+from vigia.telemetry.source import TelemetryReader, describe
+from vigia.telemetry.table import TelemetrySummary, TelemetryWriter, geo_metadata
 
-__all__ = ["iter_footprints", "write_footprints"]
+__all__ = [
+    "FOOTPRINT_FORMATS",
+    "ProgressFactory",
+    "TelemetryDone",
+    "compliance_report",
+    "coverage_to_file",
+    "decode_telemetry",
+    "footprints_to_file",
+    "inspect_source",
+    "iter_footprints",
+    "write_footprints",
+]
+
+#: ``(label, total_bytes) -> callback(n_bytes)`` or None: a progress bar for one input.
+ProgressFactory = Callable[[str, int | None], Callable[[int], None] | None]
+
+#: Extensions of the footprints writer and the format each one writes.
+FOOTPRINT_FORMATS = {".parquet": "parquet", ".geojson": "geojson", ".json": "geojson"}
 
 
 def iter_footprints(
@@ -46,8 +67,11 @@ def iter_footprints(
 
 
 def write_footprints(tables: Iterable[pa.Table], path: Path) -> int:
-    """Write footprints to GeoParquet (``.parquet``) or GeoJSON (``.geojson``); return rows."""
-    if path.suffix.lower() in (".geojson", ".json"):
+    """Write footprints to GeoParquet (``.parquet``) or GeoJSON (``.geojson``, ``.json``);
+    return rows. Any other extension raises :class:`~vigia.errors.OutputFormatError` before
+    anything is written."""
+    path = Path(path)
+    if output_format(path, FOOTPRINT_FORMATS, "footprints") == "geojson":
         return _write_geojson(tables, path)
     meta = {b"geo": geo_metadata("footprint", ("Polygon",))}
     rows = 0
@@ -81,3 +105,134 @@ def _write_geojson(tables: Iterable[pa.Table], path: Path) -> int:
             rows += t.num_rows
         fh.write("\n]}\n")
     return rows
+
+
+def _bar(progress: ProgressFactory | None, label: str, size: int | None) -> Any:
+    return progress(label, size) if progress is not None else None
+
+
+def inspect_source(
+    source: str,
+    terrain: TerrainOptions,
+    *,
+    strict: bool = False,
+    duration_s: float | None = None,
+    gap_s: float = 1.0,
+    geo: bool = False,
+    progress: ProgressFactory | None = None,
+) -> dict[str, Any]:
+    """The summary of a sortie (``vigia inspect``): duration, packets, items, platform, track,
+    damage and, with ``geo``, our frame centre and corners against the platform's."""
+    info = describe(source)
+    summary = TelemetrySummary(gap_s=gap_s)
+    accuracy = GeoAccuracy() if geo else None
+    reader = TelemetryReader(
+        source, strict=strict, duration_s=duration_s, progress=_bar(progress, "reading", info.size)
+    )
+    if accuracy is None:
+        for table in reader:
+            summary.update(table)
+    else:
+        dem = Dem(terrain.dem_path) if terrain.dem_path else None
+        try:
+            for table in reader:
+                summary.update(table)
+                accuracy.update(table, compute_footprints(table, dem, terrain))
+        finally:
+            if dem is not None:
+                dem.close()
+    report: dict[str, Any] = {
+        "source": info.name,
+        "kind": info.kind,
+        "size_bytes": info.size,
+        **summary.as_dict(),
+        "klv": reader.stats.as_dict(),
+        "transport": reader.transport_stats(),
+    }
+    if accuracy is not None:
+        report["geo_vs_platform"] = accuracy.as_dict()
+    return report
+
+
+@dataclass(frozen=True)
+class TelemetryDone:
+    """What :func:`decode_telemetry` wrote."""
+
+    rows: int
+    path: Path
+    stats: DecodeStats
+
+
+def decode_telemetry(
+    source: str,
+    output: Path,
+    *,
+    strict: bool = False,
+    duration_s: float | None = None,
+    progress: ProgressFactory | None = None,
+) -> TelemetryDone:
+    """Decode a sortie's ST 0601 telemetry into one GeoParquet file (``.parquet``)."""
+    info = describe(source)
+    reader = TelemetryReader(
+        source, strict=strict, duration_s=duration_s, progress=_bar(progress, "decoding", info.size)
+    )
+    with TelemetryWriter(output) as writer:
+        for table in reader:
+            writer.write(table)
+    return TelemetryDone(writer.rows, Path(output), reader.stats)
+
+
+def footprints_to_file(
+    source: str,
+    output: Path,
+    terrain: TerrainOptions,
+    *,
+    strict: bool = False,
+    progress: ProgressFactory | None = None,
+) -> int:
+    """Footprints of every frame of ``source`` to ``output`` (see :func:`write_footprints`);
+    returns the rows written."""
+    output_format(output, FOOTPRINT_FORMATS, "footprints")  # before reading anything
+    info = describe(source)
+    reader = TelemetryReader(
+        source, strict=strict, progress=_bar(progress, "footprints", info.size)
+    )
+    return write_footprints(iter_footprints(reader, terrain), output)
+
+
+def coverage_to_file(
+    sources: Sequence[str],
+    output: Path,
+    terrain: TerrainOptions,
+    *,
+    png: Path | None = None,
+    aois: Path | None = None,
+    res: int = 10,
+    pass_gap_s: float = 120.0,
+    by: str = "passes",
+) -> pa.Table:
+    """H3 coverage cells of ``sources`` to ``output`` (``.parquet``) and, with ``png``, a map
+    (outlining ``aois``); returns the cells."""
+    from vigia.coverage import coverage_from_footprints, load_aois, plot_coverage, write_cells
+    from vigia.coverage.accumulate import CELLS_FORMATS
+
+    output_format(output, CELLS_FORMATS, "coverage cells")  # before reading anything
+    registry = load_aois(aois) if aois else None
+
+    def all_footprints() -> Iterator[pa.Table]:
+        for src in sources:
+            yield from iter_footprints(TelemetryReader(src), terrain)
+
+    cells = coverage_from_footprints(all_footprints(), res=res, pass_gap_s=pass_gap_s)
+    write_cells(cells, output)
+    if png is not None:
+        plot_coverage(cells, png, aois=registry, by=by, title=", ".join(sources))
+    return cells
+
+
+def compliance_report(source: str, aois: Path, terrain: TerrainOptions, *, res: int = 10) -> Any:
+    """Consent compliance of one sortie against the consented ``aois``."""
+    from vigia.coverage import compliance, load_aois
+
+    registry = load_aois(aois)
+    return compliance(iter_footprints(TelemetryReader(source), terrain), registry, h3_res=res)

@@ -50,6 +50,7 @@ from h3.api import numpy_int as h3n
 from vigia.coverage._frames import FootprintsLike, Frames, read_frames
 from vigia.coverage.solar import CIVIL_TWILIGHT_DEG, elevation_from_terms, sun_terms
 from vigia.errors import GeoError
+from vigia.outputs import output_format
 from vigia.telemetry.sensors import SENSOR_EO, SENSOR_IR
 
 DEFAULT_RES = 10
@@ -665,8 +666,13 @@ def coverage_from_footprints(
     return acc.result()
 
 
+#: Extensions of :func:`write_cells`.
+CELLS_FORMATS = {".parquet": "parquet"}
+
+
 def write_cells(table: pa.Table, path: str | PathLike[str]) -> None:
-    """Write a cells table to Parquet (zstd), keeping its metadata."""
+    """Write a cells table to Parquet (zstd, ``.parquet``), keeping its metadata."""
+    output_format(path, CELLS_FORMATS, "coverage cells")
     pq.write_table(table, path, compression="zstd")
 
 

@@ -49,6 +49,7 @@ from vigia.coverage.accumulate import DEFAULT_RES
 from vigia.coverage.consent import consented_mask
 from vigia.coverage.solar import CIVIL_TWILIGHT_DEG, solar_elevation_deg
 from vigia.errors import PlanError, TimeError
+from vigia.outputs import output_format
 from vigia.plan.lanes import LocalFrame, Pattern, lane_pattern, orbit_pattern
 from vigia.plan.platform import PlatformProfile, SensorSetting, load_platform
 from vigia.plan.registry import PlanningAOI, PlanningRegistry, load_planning_aois
@@ -629,7 +630,8 @@ class SortiePlan:
         }
 
     def write_geojson(self, path: str | PathLike[str]) -> None:
-        """Write `to_geojson` to a file."""
+        """Write `to_geojson` to a ``.geojson`` (or ``.json``) file."""
+        output_format(path, {".geojson": "geojson", ".json": "geojson"}, "plan")
         Path(path).write_text(json.dumps(self.to_geojson(), ensure_ascii=False), encoding="utf-8")
 
     def to_kml(self) -> str:

@@ -18,13 +18,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 from vigia.coverage.accumulate import DEFAULT_RES
 from vigia.errors import PlanError
+from vigia.outputs import output_format
 from vigia.plan.planner import (
     DEFAULT_OVERLAP,
     US,
@@ -117,6 +120,11 @@ class RevisitSchedule:
             "unmet": [{"aoi": r.aoi, "reason": r.reason} for r in self.unmet],
             "left_out": [lo.to_dict() for lo in self.left_out],
         }
+
+    def write_json(self, path: str | PathLike[str]) -> None:
+        """Write `summary` to a ``.json`` file."""
+        output_format(path, {".json": "json"}, "revisit schedule")
+        Path(path).write_text(json.dumps(self.summary(), indent=2, default=str), encoding="utf-8")
 
 
 def schedule_revisits(

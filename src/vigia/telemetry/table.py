@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vigia.klv.batch import SCHEMA
+from vigia.outputs import output_format
 
 #: A gap in the telemetry is a step in time longer than this (s).
 DEFAULT_GAP_S = 1.0
@@ -79,6 +80,7 @@ class TelemetryWriter:
     """
 
     def __init__(self, path: str | Path, *, row_group_rows: int = 128 * 1024) -> None:
+        output_format(path, {".parquet": "parquet"}, "telemetry")
         self.path = Path(path)
         self.rows = 0
         self._row_group_rows = row_group_rows
