@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_mpegts import KLV_PID, demux_all, make_klv, ts_bytes
+from tests.helpers.streams import KLV_PID, demux_all, make_klv, ts_bytes
 from vigia.errors import TransportError
 from vigia.mpegts import KLVDemuxer, MetadataChunk
 

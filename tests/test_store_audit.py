@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.conftest import SEED_USERS
+from tests.helpers.users import SEED_USERS
 from vigia.api.auditlog import RawAppender
 from vigia.app.admin import audit_verify
 from vigia.store import (

@@ -13,7 +13,7 @@ from click.testing import Result
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
-from tests.conftest import SEED_USERS
+from tests.helpers.users import SEED_USERS
 from vigia.cli import app
 from vigia.store import (
     TOKEN_TTL,

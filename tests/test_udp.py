@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.test_mpegts import make_klv, ts_bytes
+from tests.helpers.streams import make_klv, ts_bytes
 from vigia.errors import SourceError
 from vigia.mpegts import KLVDemuxer, MetadataChunk, UdpSource, parse_udp_url
 
