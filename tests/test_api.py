@@ -180,6 +180,7 @@ MATRIX = [
 ]
 
 
+@pytest.mark.slow
 def test_authorisation_matrix(api: Api) -> None:
     """Every route x every role (+ anonymous) x own/other agency: the expected status."""
     released = api.release(SITES[0], ["SEMAR"])

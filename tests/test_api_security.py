@@ -68,6 +68,7 @@ def _released_world(api: Api) -> dict[str, list[str]]:
     return {"released": [report, digest, summary], "draft": [draft]}
 
 
+@pytest.mark.slow
 def test_sentinels_never_reach_a_partner(api: Api) -> None:
     world = _released_world(api)
     pids = world["released"] + world["draft"]
@@ -312,6 +313,7 @@ def fuzz_target(data_dir: Path, database_url: str) -> Iterator[FuzzTarget]:
         yield FuzzTarget(app, tokens)
 
 
+@pytest.mark.slow
 def test_openapi_fuzz_finds_no_server_error(fuzz_target: FuzzTarget) -> None:
     """Requests generated from /openapi.json (as an analyst, a supervisor and a partner) never
     get a 5xx. (Driven operation by operation: the pytest plugin's lazy loader does not run
