@@ -1,4 +1,4 @@
-"""The layout of the tests: no test module imports another test module or ``conftest``.
+"""The layout of the tests: no test module (nor helper) imports a test module or ``conftest``.
 
 Shared builders live in ``tests/helpers/`` and shared fixtures in ``conftest.py`` (which pytest
 finds by itself), so each test module can be read, run and moved on its own.
@@ -21,7 +21,7 @@ def _forbidden(name: str) -> bool:
 
 def test_modules_import_no_test_module_nor_conftest() -> None:
     found = []
-    for path in sorted(TESTS.glob("*.py")):
+    for path in sorted([*TESTS.glob("*.py"), *TESTS.glob("helpers/*.py")]):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             names: list[str] = []
             if isinstance(node, ast.Import):
@@ -34,8 +34,10 @@ def test_modules_import_no_test_module_nor_conftest() -> None:
                     names = [f"tests.{a.name}" for a in node.names]
                 elif node.module:
                     names = [node.module]
-            found += [f"{path.name}:{node.lineno}: {n}" for n in names if _forbidden(n)]
-    assert not found, "test modules import test modules or conftest:\n" + "\n".join(found)
+            bad = [n for n in names if _forbidden(n)]
+            if bad:
+                found += [f"{path.relative_to(TESTS)}:{node.lineno}: {n}" for n in bad]
+    assert not found, "imports of test modules or conftest:\n" + "\n".join(found)
 
 
 def test_the_check_sees_every_import_form() -> None:
