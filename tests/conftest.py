@@ -38,8 +38,16 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "postgresql: runs against the test PostgreSQL + PostGIS cluster"
+        "markers", "postgresql: runs against the test PostgreSQL + PostGIS cluster (also slow)"
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The PostgreSQL variants are also ``slow``: ``pytest -m "not slow"`` runs the store and
+    API tests on SQLite only, without starting the cluster; ``make test`` runs both."""
+    for item in items:
+        if item.get_closest_marker("postgresql") is not None:
+            item.add_marker(pytest.mark.slow)
 
 
 def _seed(store: Store) -> None:
