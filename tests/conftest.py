@@ -7,7 +7,8 @@ server can be used instead with ``VIGIA_TEST_PG_URL=postgresql+psycopg://USER:PW
 (a role allowed to create databases; PostGIS must be installed there).
 
 Each test gets a copy of a template database that is migrated and holds the users of
-``SEED_USERS`` (password hashing is slow on purpose, so it is done once per session).
+``SEED_USERS`` (``tests/helpers/users.py``; password hashing is slow on purpose, so it is done
+once per session).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,40 +27,27 @@ import pytest
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import make_url
 
+from tests.helpers.api import Api, open_api
 from tests.helpers.pgcluster import PgCluster, PgUnavailable
+from tests.helpers.sites import SITE_SCHEMA, site_row
+from tests.helpers.users import SEED_USERS
 from vigia.store import Store, User, create_user, open_store
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 
-@dataclass(frozen=True)
-class SeedUser:
-    """A user present in every test database."""
-
-    username: str
-    password: str
-    role: str
-    agency: str
-
-
-SEED_USERS = {
-    u.username: u
-    for u in (
-        SeedUser("ana", "ana-correct-horse-1", "analyst", "VIGIA"),
-        SeedUser("alex", "alex-correct-horse-2", "analyst", "VIGIA"),
-        SeedUser("sam", "sam-correct-horse-3", "supervisor", "VIGIA"),
-        SeedUser("sofia", "sofia-correct-horse-4", "supervisor", "VIGIA"),
-        SeedUser("semar.enlace", "semar-correct-horse-5", "partner-liaison", "SEMAR"),
-        SeedUser("semar.oficial", "semar-correct-horse-6", "partner-officer", "SEMAR"),
-        SeedUser("fgr.enlace", "fgr-correct-horse-7", "partner-liaison", "FGR"),
-    )
-}
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "postgresql: runs against the test PostgreSQL + PostGIS cluster"
+        "markers", "postgresql: runs against the test PostgreSQL + PostGIS cluster (also slow)"
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The PostgreSQL variants are also ``slow``: ``pytest -m "not slow"`` runs the store and
+    API tests on SQLite only, without starting the cluster; ``make test`` runs both."""
+    for item in items:
+        if item.get_closest_marker("postgresql") is not None:
+            item.add_marker(pytest.mark.slow)
 
 
 def _seed(store: Store) -> None:
@@ -220,76 +207,6 @@ def users(store: Store) -> dict[str, User]:
 
 
 # --- sites -----------------------------------------------------------------------------------
-SITE_SCHEMA = pa.schema(
-    [
-        ("site_id", pa.string()),
-        ("lat", pa.float64()),
-        ("lon", pa.float64()),
-        ("h_m", pa.float64()),
-        ("ce90_m", pa.float64()),
-        ("cov_ee_m2", pa.float64()),
-        ("cov_en_m2", pa.float64()),
-        ("cov_nn_m2", pa.float64()),
-        ("log_odds", pa.float64()),
-        ("probability", pa.float64()),
-        ("candidate", pa.bool_()),
-        ("status", pa.string()),
-        ("new_since_previous_pass", pa.bool_()),
-        ("previous_pass_time", pa.timestamp("us", tz="UTC")),
-        ("first_seen", pa.timestamp("us", tz="UTC")),
-        ("last_seen", pa.timestamp("us", tz="UTC")),
-        ("n_observations", pa.int64()),
-        ("n_passes", pa.int64()),
-        ("n_sorties", pa.int64()),
-        ("night_passes", pa.int64()),
-        ("empty_passes", pa.int64()),
-        ("indicators", pa.list_(pa.string())),
-        ("sorties", pa.list_(pa.string())),
-        ("aoi", pa.string()),
-        ("vocabulary", pa.string()),
-        ("explanation", pa.string()),
-        ("assessment", pa.string()),
-    ]
-)
-
-#: 2026-05-01 00:00 UTC: first_seen of the sites the factory makes.
-T0 = datetime(2026, 5, 1, tzinfo=UTC)
-
-
-def _site_row(i: int, **overrides: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "site_id": f"S{i:08x}",
-        "lat": 24.80 + 0.01 * i,
-        "lon": -107.40 - 0.01 * i,
-        "h_m": 120.0,
-        "ce90_m": 18.5,
-        "cov_ee_m2": 90.0,
-        "cov_en_m2": 4.0,
-        "cov_nn_m2": 110.0,
-        "log_odds": 2.2,
-        "probability": 0.9,
-        "candidate": True,
-        "status": "active",
-        "new_since_previous_pass": False,
-        "previous_pass_time": T0 + timedelta(days=1),
-        "first_seen": T0,
-        "last_seen": T0 + timedelta(days=2),
-        "n_observations": 7,
-        "n_passes": 3,
-        "n_sorties": 2,
-        "night_passes": 1,
-        "empty_passes": 0,
-        "indicators": ["tarp_cluster", "chemical_drums"],
-        "sorties": ["MSN-SECRET-0001", "MSN-SECRET-0002"],
-        "aoi": "Culiacán norte",
-        "vocabulary": "indicators@1",
-        "explanation": '[{"term": "prior", "detail": "", "log_lr": -4.0}]',
-        "assessment": None,
-    }
-    row.update(overrides)
-    return row
-
-
 @pytest.fixture
 def make_sites() -> Callable[..., pa.Table]:
     """``make_sites(n=3, **overrides)`` or ``make_sites(rows=[{...}, ...])``: a table with the
@@ -297,9 +214,16 @@ def make_sites() -> Callable[..., pa.Table]:
 
     def make(n: int = 3, rows: list[dict[str, Any]] | None = None, **overrides: Any) -> pa.Table:
         if rows is None:
-            rows = [_site_row(i, **overrides) for i in range(n)]
+            rows = [site_row(i, **overrides) for i in range(n)]
         else:
-            rows = [_site_row(i, **r) for i, r in enumerate(rows)]
+            rows = [site_row(i, **r) for i, r in enumerate(rows)]
         return pa.Table.from_pylist(rows, schema=SITE_SCHEMA)
 
     return make
+
+
+# --- the HTTP API --------------------------------------------------------------------------------
+@pytest.fixture
+def api(data_dir: Path, database_url: str) -> Iterator[Api]:
+    """The API over a fresh data directory and database (both backends)."""
+    yield from open_api(data_dir, database_url)

@@ -23,20 +23,14 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import SEED_USERS
-from tests.test_api import SENTINELS, SITES, Api, build_data_dir, open_api
-from tests.test_share import pdf_streams
+from tests.helpers.api import SENTINELS, SITES, Api, build_data_dir
+from tests.helpers.share import pdf_streams
+from tests.helpers.users import SEED_USERS
 from vigia.api import create_app
 
 FORMATS = ("html", "pdf", "json", "geojson", "kml", "cot")
 #: Generated requests per operation (each sent as three users).
 FUZZ_EXAMPLES = 8
-
-
-@pytest.fixture
-def api(data_dir: Path, database_url: str) -> Iterator[Api]:
-    """The API over a fresh data directory and database (both backends)."""
-    yield from open_api(data_dir, database_url)
 
 
 # --- the leak scanner ---------------------------------------------------------------------------
@@ -74,6 +68,7 @@ def _released_world(api: Api) -> dict[str, list[str]]:
     return {"released": [report, digest, summary], "draft": [draft]}
 
 
+@pytest.mark.slow
 def test_sentinels_never_reach_a_partner(api: Api) -> None:
     world = _released_world(api)
     pids = world["released"] + world["draft"]
@@ -318,6 +313,7 @@ def fuzz_target(data_dir: Path, database_url: str) -> Iterator[FuzzTarget]:
         yield FuzzTarget(app, tokens)
 
 
+@pytest.mark.slow
 def test_openapi_fuzz_finds_no_server_error(fuzz_target: FuzzTarget) -> None:
     """Requests generated from /openapi.json (as an analyst, a supervisor and a partner) never
     get a 5xx. (Driven operation by operation: the pytest plugin's lazy loader does not run

@@ -14,6 +14,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.coverage import footprints, quad_table
 from vigia.coverage import demo_aois_path
 from vigia.coverage.consent import (
     CONSENTED,
@@ -27,8 +28,6 @@ from vigia.coverage.consent import (
 )
 from vigia.errors import ConsentError
 from vigia.times import parse_time_us
-
-from .test_coverage_support import footprints, quad_table
 
 SQUARE = [[[-107.5, 24.7], [-107.3, 24.7], [-107.3, 24.9], [-107.5, 24.9], [-107.5, 24.7]]]
 FROM = "2026-03-01T00:00:00-07:00"

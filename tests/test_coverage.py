@@ -14,6 +14,7 @@ from h3.api import basic_int as h3i
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.coverage import CULIACAN, T0_US, footprints, orbit, quad_table
 from vigia.coverage import (
     CoverageAccumulator,
     coverage_from_footprints,
@@ -25,8 +26,6 @@ from vigia.coverage import (
     write_cells,
 )
 from vigia.errors import GeoError
-
-from .test_coverage_support import CULIACAN, T0_US, footprints, orbit, quad_table
 
 US = 1_000_000
 

@@ -11,10 +11,9 @@ import pyproj
 import shapely
 from rich.console import Console
 
+from tests.helpers.coverage import footprints
 from vigia.coverage import compliance, load_aois
 from vigia.times import format_time_us, parse_time_us
-
-from .test_coverage_support import footprints
 
 SQUARE = [[-107.5, 24.7], [-107.3, 24.7], [-107.3, 24.9], [-107.5, 24.9], [-107.5, 24.7]]
 FROM = "2026-03-01T00:00:00Z"

@@ -10,6 +10,8 @@ import pytest
 
 pytest.importorskip("atheris")
 
+pytestmark = pytest.mark.slow
+
 TARGET = Path(__file__).with_name("fuzz") / "fuzz_decoders.py"
 
 

@@ -11,7 +11,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from tests.test_geo_oracle import horizontal_m, los_terrain, ned_direction
+from tests.helpers.geo import horizontal_m, los_terrain, ned_direction
 from vigia.errors import GeoError
 from vigia.geo import Dem, footprints, geoid_undulation_m
 

@@ -11,7 +11,14 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.test_geo_oracle import horizontal_m, los_ellipsoid, los_terrain, ned_direction
+from tests.helpers.geo import (
+    horizontal_m,
+    los_ellipsoid,
+    los_terrain,
+    ned_direction,
+    one_row,
+    random_rows,
+)
 from vigia.errors import GeoError
 from vigia.geo import (
     camera_to_ecef_matrix,
@@ -24,41 +31,6 @@ from vigia.geo import (
 
 UV = [(0.0, 0.0), (-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)]
 KEYS = ["center", "corner1", "corner2", "corner3", "corner4"]
-
-
-def random_rows(n: int, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {
-        "sensor_latitude": rng.uniform(14.0, 33.0, n),
-        "sensor_longitude": rng.uniform(-118.0, -86.0, n),
-        "sensor_ellipsoid_height": rng.uniform(300.0, 15_000.0, n),
-        "platform_heading_angle": rng.uniform(0.0, 360.0, n),
-        "platform_pitch_angle": rng.uniform(-20.0, 20.0, n),
-        "platform_roll_angle": rng.uniform(-50.0, 50.0, n),
-        "sensor_relative_azimuth_angle": rng.uniform(0.0, 360.0, n),
-        "sensor_relative_elevation_angle": rng.uniform(-180.0, 180.0, n),
-        "sensor_relative_roll_angle": rng.uniform(0.0, 360.0, n),
-        "sensor_horizontal_field_of_view": rng.uniform(0.2, 60.0, n),
-        "sensor_vertical_field_of_view": rng.uniform(0.2, 45.0, n),
-    }
-
-
-def one_row(**kw: float) -> dict[str, np.ndarray]:
-    row = {
-        "sensor_latitude": 25.0,
-        "sensor_longitude": -107.0,
-        "sensor_ellipsoid_height": 5000.0,
-        "platform_heading_angle": 0.0,
-        "platform_pitch_angle": 0.0,
-        "platform_roll_angle": 0.0,
-        "sensor_relative_azimuth_angle": 0.0,
-        "sensor_relative_elevation_angle": -90.0,
-        "sensor_relative_roll_angle": 0.0,
-        "sensor_horizontal_field_of_view": 10.0,
-        "sensor_vertical_field_of_view": 5.625,
-    }
-    row.update(kw)
-    return {k: np.array([v], dtype=np.float64) for k, v in row.items()}
 
 
 def _row(cols: dict[str, np.ndarray], i: int) -> dict[str, float]:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.test_geo_footprint import one_row, random_rows
+from tests.helpers.geo import one_row, random_rows
 from vigia.errors import GeoError
 from vigia.geo import PoseSigmas, ce90_m, footprints, ground_to_pixel, pixel_to_ground
 

@@ -2,58 +2,23 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
+from tests.helpers.streams import KLV_PID, demux_all, make_klv, ts_bytes
 from vigia.errors import SourceError, TransportError
 from vigia.klv.keys import ST0601_KEY
-from vigia.klv.localset import with_checksum
 from vigia.mpegts import (
     KLVDemuxer,
-    MetadataChunk,
     demux_klv_file,
     is_transport_stream,
     write_klv_ts,
     write_video_klv_ts,
 )
 from vigia.mpegts.psi import crc32_mpeg2
-
-KLV_PID = 0x0101
-
-
-def make_klv(n: int, *, seed: int = 0, big_every: int = 0) -> list[bytes]:
-    """``n`` ST 0601 packets of varying size; every ``big_every``-th spans several TS packets."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        size = int(rng.integers(1, 120))
-        if big_every and i % big_every == 0:
-            size = int(rng.integers(400, 1500))
-        items = [(2, (1_700_000_000_000_000 + i).to_bytes(8, "big")), (4, rng.bytes(size))]
-        out.append(with_checksum(ST0601_KEY, items))
-    return out
-
-
-def ts_bytes(klv: list[bytes], pts: np.ndarray, **kw: object) -> bytes:
-    buf = io.BytesIO()
-    write_klv_ts(buf, klv, pts, **kw)  # type: ignore[arg-type]
-    return buf.getvalue()
-
-
-def demux_all(
-    data: bytes, chunk: int = 188 * 64, strict: bool = False
-) -> tuple[MetadataChunk | None, KLVDemuxer]:
-    d = KLVDemuxer(strict=strict)
-    parts: list[MetadataChunk] = []
-    for i in range(0, len(data), chunk):
-        parts += d.feed(data[i : i + chunk])
-    parts += d.flush()
-    assert all(p.pid == KLV_PID for p in parts)
-    return (MetadataChunk.concat(parts) if parts else None), d
 
 
 def pyav_packets(path: Path) -> list[tuple[bytes, int | None]]:

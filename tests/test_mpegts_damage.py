@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_mpegts import KLV_PID, demux_all, make_klv, ts_bytes
+from tests.helpers.streams import KLV_PID, demux_all, make_klv, ts_bytes
 from vigia.errors import TransportError
 from vigia.mpegts import KLVDemuxer, MetadataChunk
 
@@ -179,6 +179,7 @@ op = st.tuples(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     ops=st.lists(op, min_size=1, max_size=4),

@@ -127,6 +127,7 @@ def test_invalid_aoi_file_is_refused_by_name(sortie: Path, tmp_path: Path) -> No
     assert "Bowtie" in res.output
 
 
+@pytest.mark.slow
 def test_plan_and_compare_cli(sortie: Path, tmp_path: Path) -> None:
     from vigia.plan import demo_plan_aois_path
 

@@ -20,6 +20,9 @@ from vigia.app.evaluate import evaluate, match_sites
 from vigia.cli import app
 from vigia.store.catalog import Catalog
 
+#: The module fixture evaluates a whole scenario and the demo store is built per test.
+pytestmark = pytest.mark.slow
+
 #: The tests use these seeds; the README's figures use others (1-5).
 SEED = 101
 

@@ -326,6 +326,7 @@ def test_fly_sorties_is_deterministic(world: World, tmp_path: Path) -> None:
     assert a[0].path.read_bytes() != c[0].path.read_bytes()
 
 
+@pytest.mark.slow
 def test_default_scenario_looks_at_every_lab_several_times_day_and_night(
     tmp_path: Path,
 ) -> None:

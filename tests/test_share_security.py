@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from tests.test_share import (
+from tests.helpers.share import (
     MARKING,
     T0,
     jpeg,

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.conftest import SEED_USERS
+from tests.helpers.users import SEED_USERS
 from vigia.app.admin import audit_verify
 from vigia.store import (
     GENESIS_HASH,
@@ -26,8 +26,9 @@ from vigia.store import (
     sync_sites,
     verify_audit,
 )
-from vigia.store.audit import AuditRecord, entry_hash, format_time
+from vigia.store.audit import AuditRecord, entry_hash
 from vigia.store.auditlog import RawAppender
+from vigia.times import iso_time_fixed_us
 
 
 @pytest.fixture
@@ -181,7 +182,7 @@ class _Undo(Exception):
 def _row(e: AuditEntry) -> tuple[object, ...]:
     return (
         e.seq,
-        format_time(e.time),
+        iso_time_fixed_us(e.time),
         e.actor,
         e.action,
         e.object_type,

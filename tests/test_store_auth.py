@@ -13,7 +13,7 @@ from click.testing import Result
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
-from tests.conftest import SEED_USERS
+from tests.helpers.users import SEED_USERS
 from vigia.cli import app
 from vigia.store import (
     TOKEN_TTL,
@@ -174,6 +174,7 @@ def _signs_in(store: Store, username: str, password: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_users_cli(data_dir: Path, store: Store) -> None:
     """`vigia users add|list|passwd|disable|enable` on the store of a data directory."""
     r = _users(data_dir, "add", "semar.nuevo", "--role", "partner-officer", "--agency", "SEMAR")

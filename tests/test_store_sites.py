@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import T0
+from tests.helpers.sites import T0
 from vigia.app.admin import sync_data_dir
 from vigia.store import (
     Site,

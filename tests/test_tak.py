@@ -311,8 +311,10 @@ class _Listener:
     def __init__(self, hang_up: bool) -> None:
         import threading
 
-        self.srv = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.srv.getsockname()[1])
+        with free_port() as reserved:
+            self.port = reserved.number
+            self.srv = reserved.take()  # listens on the very socket that holds the port
+        self.srv.listen()
         self.received = bytearray()
         self.hang_up = hang_up
         self.stopping = False

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers.data import data_path
+from tests.helpers.ports import free_port
 from vigia.cli import app
 from vigia.errors import SourceError
 from vigia.klv.batch import SCHEMA
@@ -164,28 +165,30 @@ def test_cli_strict_mode_names_the_offset(tmp_path: Path) -> None:
     assert json.loads(res.output)["klv"]["checksum_failures"] == 1
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_udp_live_telemetry_on_loopback(tmp_path: Path) -> None:
     _, packets, pts = _stream(400)
     path = tmp_path / "live.ts"
     write_klv_ts(path, packets, pts)
     ts = path.read_bytes()
-    port = _free_port()
-    reader = TelemetryReader(f"udp://127.0.0.1:{port}", duration_s=10.0, idle_timeout_s=1.0)
-    tables: list[pa.Table] = []
-    consumer = threading.Thread(target=lambda: tables.extend(reader))
-    consumer.start()
-    time.sleep(0.3)
+    bound = threading.Event()
+    with free_port("udp") as port:
+
+        def ready() -> None:  # the reader's socket holds the port: hand it over, then send
+            port.release()
+            bound.set()
+
+        reader = TelemetryReader(
+            f"udp://127.0.0.1:{port.number}", duration_s=10.0, idle_timeout_s=1.0, on_ready=ready
+        )
+        tables: list[pa.Table] = []
+        consumer = threading.Thread(target=lambda: tables.extend(reader))
+        consumer.start()
+        assert bound.wait(timeout=10), "the UDP reader never bound its socket"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
         for i in range(0, len(ts), 188 * 7):
-            tx.sendto(ts[i : i + 188 * 7], ("127.0.0.1", port))
+            tx.sendto(ts[i : i + 188 * 7], ("127.0.0.1", port.number))
             if (i // (188 * 7)) % 20 == 0:
-                time.sleep(0.002)
+                time.sleep(0.002)  # pacing, so the reader keeps up and drops nothing
     consumer.join(timeout=15)
     assert not consumer.is_alive()
     table = pa.concat_tables(tables)

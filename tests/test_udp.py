@@ -5,21 +5,26 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.test_mpegts import make_klv, ts_bytes
+from tests.helpers.ports import ReservedPort, free_port
+from tests.helpers.streams import make_klv, ts_bytes
 from vigia.errors import SourceError
 from vigia.mpegts import KLVDemuxer, MetadataChunk, UdpSource, parse_udp_url
 
 DGRAM = 7 * 188
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def open_source(url: str, port: ReservedPort, **kw: Any) -> UdpSource:
+    """A UdpSource on ``url`` (``{port}`` filled in); the source binds the reserved port
+    beside the reservation, which is then released so that only the source receives."""
+    try:
+        return UdpSource(url.format(port=port.number), **kw)
+    finally:
+        port.release()
 
 
 def sender(
@@ -93,9 +98,8 @@ def collect(src: UdpSource) -> tuple[list[bytes], KLVDemuxer]:
 def test_unicast_loopback_recovers_every_klv_packet() -> None:
     klv = make_klv(300, seed=1, big_every=10)
     data = ts_bytes(klv, 90_000 + np.arange(300) * 3003)
-    port = free_port()
-    with UdpSource(f"udp://127.0.0.1:{port}", timeout=0.5) as src:
-        t = sender(data, ("127.0.0.1", port), rate_dgrams=2000)
+    with free_port("udp") as port, open_source("udp://127.0.0.1:{port}", port, timeout=0.5) as src:
+        t = sender(data, ("127.0.0.1", port.number), rate_dgrams=2000)
         got, d = collect(src)
         t.join()
     assert got == klv
@@ -108,14 +112,14 @@ def test_unicast_loopback_recovers_every_klv_packet() -> None:
 def test_multicast_loopback() -> None:
     klv = make_klv(100, seed=2)
     data = ts_bytes(klv, np.arange(100) * 3003, carriage="sync")
-    port = free_port()
     group = "239.255.42.99"
-    try:
-        src = UdpSource(f"udp://@{group}:{port}?localaddr=127.0.0.1", timeout=0.5)
-    except SourceError as exc:  # pragma: no cover - depends on the sandbox
-        pytest.skip(f"multicast join not possible here: {exc}")
+    with free_port("udp") as port:
+        try:
+            src = open_source(f"udp://@{group}:{{port}}?localaddr=127.0.0.1", port, timeout=0.5)
+        except SourceError as exc:  # pragma: no cover - depends on the sandbox
+            pytest.skip(f"multicast join not possible here: {exc}")
     with src:
-        t = sender(data, (group, port), rate_dgrams=2000, multicast=True)
+        t = sender(data, (group, port.number), rate_dgrams=2000, multicast=True)
         got, _ = collect(src)
         t.join()
     if not got and src.stats.datagrams == 0:  # pragma: no cover - depends on the sandbox
@@ -126,9 +130,11 @@ def test_multicast_loopback() -> None:
 def test_slow_consumer_drops_and_reader_never_blocks() -> None:
     data = ts_bytes(make_klv(600, seed=3), np.arange(600) * 3003)
     n_dgrams = -(-len(data) // DGRAM)
-    port = free_port()
-    with UdpSource(f"udp://127.0.0.1:{port}", queue_packets=8, timeout=0.5) as src:
-        t = sender(data, ("127.0.0.1", port), rate_dgrams=20000)
+    with (
+        free_port("udp") as port,
+        open_source("udp://127.0.0.1:{port}", port, queue_packets=8, timeout=0.5) as src,
+    ):
+        t = sender(data, ("127.0.0.1", port.number), rate_dgrams=20000)
         t.join()
         # the consumer has not read anything yet; the reader kept receiving and dropping
         deadline = time.monotonic() + 5
@@ -150,8 +156,8 @@ def test_slow_consumer_drops_and_reader_never_blocks() -> None:
 
 
 def test_close_stops_iteration_without_timeout() -> None:
-    port = free_port()
-    src = UdpSource(f"udp://127.0.0.1:{port}", timeout=None)
+    with free_port("udp") as port:
+        src = open_source("udp://127.0.0.1:{port}", port, timeout=None)
     threading.Timer(0.2, src.close).start()
     t0 = time.monotonic()
     assert list(src) == []
@@ -160,8 +166,6 @@ def test_close_stops_iteration_without_timeout() -> None:
 
 
 def test_bind_conflict_is_a_source_error() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        with pytest.raises(SourceError):
-            UdpSource(f"udp://10.255.255.1:{port}")
+    # 10.255.255.1 is no address of this machine: binding it fails (nothing is sent).
+    with free_port("udp") as port, pytest.raises(SourceError):
+        UdpSource(f"udp://10.255.255.1:{port.number}")

@@ -428,6 +428,7 @@ def _chip_loaded(page: Any, selector: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_partner_sees_only_released_sites_and_records_an_action(
     server: Server, browser: Any, tmp_path: Path
 ) -> None:
@@ -508,6 +509,7 @@ def test_partner_sees_only_released_sites_and_records_an_action(
     assert errors == []
 
 
+@pytest.mark.slow
 def test_analyst_sees_every_site_with_evidence(
     server: Server, browser: Any, tmp_path: Path
 ) -> None:
@@ -544,6 +546,7 @@ def test_analyst_sees_every_site_with_evidence(
     assert errors == []
 
 
+@pytest.mark.slow
 def test_supervisor_releases_a_draft_of_another_author(server: Server, browser: Any) -> None:
     ctx, page, traffic, _ = _signed_in(browser, server, "sam")
     page.click("#tabs button[data-view='products']")

@@ -75,7 +75,9 @@ class TelemetryReader:
     ``strict=True`` stops at the first damaged packet with a typed error carrying its byte
     offset; the default recovers every intact packet and counts the rest in :attr:`stats`.
     For ``udp://`` sources, ``duration_s`` bounds how long to listen and listening also ends
-    after ``idle_timeout_s`` seconds without a datagram.
+    after ``idle_timeout_s`` seconds without a datagram. ``on_ready``, when given, is called
+    once the UDP socket is bound (before any datagram is read), from the iterating thread: a
+    sender that waits for it loses nothing to a socket not yet there. File sources ignore it.
     """
 
     def __init__(
@@ -87,9 +89,11 @@ class TelemetryReader:
         duration_s: float | None = None,
         progress: ProgressFn | None = None,
         idle_timeout_s: float = 5.0,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.info = describe(source)
         self.idle_timeout_s = idle_timeout_s
+        self.on_ready = on_ready
         self.strict = strict
         self.chunk_bytes = chunk_bytes
         self.duration_s = duration_s
@@ -176,6 +180,8 @@ class TelemetryReader:
     def _iter_udp(self) -> Iterator[pa.Table]:
         deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
         with UdpSource(self.info.name, timeout=self.idle_timeout_s) as udp:
+            if self.on_ready is not None:
+                self.on_ready()
 
             def chunks() -> Iterator[bytes]:
                 buf: list[bytes] = []
