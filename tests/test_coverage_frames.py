@@ -17,8 +17,10 @@ from vigia.telemetry.sensors import classify_sensor_name, sensor_kinds
 
 def test_sensor_names_are_classified_robustly() -> None:
     eo = ["EO Nose", "EO Wide", "EON", "eo", "TV", "HDTV Spotter", "Color", "Daylight TV"]
+    eo += ["EO Spotter", "Spotter"]  # a product name alone reads as the day camera
     ir = ["IR Wide", "IR Nose", "MWIR", "LWIR", "SWIR", "IRN", "FLIR", "thermal", "Infrared"]
-    unknown = ["", "EO/IR", "Sensor 1", "Lasers", "ACME 3000"]
+    ir += ["IR MWIR Spotter"]  # ... but not over a band (the scenario's own IR sensor)
+    unknown = ["", "EO/IR", "Sensor 1", "Lasers", "ACME 3000", "EO IR Spotter"]
     assert [classify_sensor_name(n) for n in eo] == [1] * len(eo)
     assert [classify_sensor_name(n) for n in ir] == [2] * len(ir)
     assert [classify_sensor_name(n) for n in unknown] == [0] * len(unknown)

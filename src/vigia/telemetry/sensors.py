@@ -45,6 +45,9 @@ _IR_TOKENS = frozenset(
         "fir",
     }
 )
+#: Words that suggest a day camera only when nothing names a band ("EO Spotter" is EO, "IR MWIR
+#: Spotter" is IR): turret product names, not bands.
+_WEAK_EO_TOKENS = frozenset({"spotter"})
 _EO_TOKENS = frozenset(
     {
         "eo",
@@ -61,7 +64,6 @@ _EO_TOKENS = frozenset(
         "daylight",
         "ccd",
         "cmos",
-        "spotter",
         "rgb",
         "vis",
         "electro",
@@ -76,7 +78,8 @@ def classify_sensor_name(name: str | None) -> int:
     """Classify one ST 0601 item 11 string: 1 = EO, 2 = IR, 0 = unknown or ambiguous.
 
     Tokens are split on anything that is not a letter, case-insensitive ("EO Nose" -> EO,
-    "IR Wide" -> IR, "MWIR" -> IR, "EO/IR" -> unknown because it names both).
+    "IR Wide" -> IR, "MWIR" -> IR, "EO/IR" -> unknown because it names both; a product name
+    such as "Spotter" counts as EO only when no band is named: "IR MWIR Spotter" -> IR).
     """
     if not name:
         return int(SENSOR_UNKNOWN)
@@ -85,7 +88,7 @@ def classify_sensor_name(name: str | None) -> int:
     eo = bool(tokens & _EO_TOKENS) or "electro-optical" in name.lower()
     if ir and not eo:
         return int(SENSOR_IR)
-    if eo and not ir:
+    if (eo or tokens & _WEAK_EO_TOKENS) and not ir:
         return int(SENSOR_EO)
     return int(SENSOR_UNKNOWN)
 
