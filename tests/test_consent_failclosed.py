@@ -4,6 +4,9 @@
   frames has a footprint (the MISB sample whose item 6 pitch is the error value in every packet)
   is not compliant, its verdict is ``undetermined`` and ``vigia compliance`` exits non-zero.
 * ``vigia compliance`` exits 0 only for ``compliant`` (3: not_compliant, 4: undetermined).
+* A changed AOI file is applied again to everything already held by the next ``vigia ingest``,
+  even with no new input: the catalog is then the one a fresh ingest under that file writes, and
+  the change is recorded in the manifest.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
+import shapely
 from typer.testing import CliRunner
 
 from tests.helpers.data import data_path
@@ -22,8 +27,11 @@ from vigia.cli import app
 from vigia.cli.errors import EXIT_NOT_COMPLIANT, EXIT_UNDETERMINED
 from vigia.coverage import demo_aois_path
 from vigia.coverage.consent import UNDETERMINED, consent_status, load_aois
+from vigia.exploit.observations import usable_mask
 from vigia.footprints import TerrainOptions
+from vigia.scenario import build_world, fly_sorties
 from vigia.scenario.sortie import write_sample_sortie
+from vigia.store.catalog import Catalog
 from vigia.telemetry.source import TelemetryReader
 from vigia.times import format_time_us
 
@@ -99,3 +107,90 @@ def test_compliant_exits_zero(sortie: Path) -> None:
     assert report["verdict"] == "compliant" and report["compliant"] is True
     assert report["frames_consented"] == report["frames_total"] == 1800
     assert report["undetermined_by_reason"] == {}
+
+
+# --- retroactive consent ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def flown(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], dict[str, Any], int]:
+    """Two short scenario sorties, the world's AOIs and the first sortie's start (µs)."""
+    world = build_world(5)
+    files = fly_sorties(world, tmp_path_factory.mktemp("sorties"), 2, minutes=2.0)
+    return [f.path for f in files], world.aois_geojson(), min(f.start_us for f in files)
+
+
+def _ingest(*args: str) -> None:
+    res = runner.invoke(app, ["ingest", *args])
+    assert res.exit_code == 0, res.output
+
+
+def _inside(table: pa.Table, aois: dict[str, Any]) -> np.ndarray:
+    area = shapely.union_all([a.geometry for a in load_aois(aois)])
+    lat = np.asarray(table.column("lat").to_numpy(zero_copy_only=False), float)
+    lon = np.asarray(table.column("lon").to_numpy(zero_copy_only=False), float)
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    out = np.zeros(lat.size, bool)
+    out[ok] = shapely.intersects_xy(area, lon[ok], lat[ok])
+    return out
+
+
+def test_a_revocation_applies_to_everything_held(
+    flown: tuple[list[Path], dict[str, Any], int], tmp_path: Path
+) -> None:
+    paths, aois, first_us = flown
+    given = tmp_path / "aois.geojson"
+    given.write_text(json.dumps(aois))
+    data = tmp_path / "data"
+    _ingest(*map(str, paths), "--aois", str(given), "--data-dir", str(data))
+    cat = Catalog(data)
+    assert cat.sites().num_rows > 0
+    assert usable_mask(cat.observations()).sum() > 0
+    before = cat.manifest()
+
+    # the same file, revoked back to before every sortie; no new input
+    given.write_text(json.dumps(_revoked(aois, first_us - 3_600_000_000)))
+    _ingest("--aois", str(given), "--data-dir", str(data))
+    obs, sites = cat.observations(), cat.sites()
+    assert usable_mask(obs).sum() == 0
+    assert not (usable_mask(obs) & _inside(obs, aois)).any()
+    assert sites.num_rows == 0 or not _inside(sites, aois).any()
+    assert set(obs.column("site_id").to_pylist()) == {None}
+
+    # identical to a fresh ingest under the revoked file
+    fresh = Catalog(tmp_path / "fresh")
+    _ingest(*map(str, paths), "--aois", str(given), "--data-dir", str(fresh.root))
+    assert obs.equals(fresh.observations())
+    assert sites.equals(fresh.sites())
+    assert cat.coverage_passes().equals(fresh.coverage_passes())
+
+    # the change is recorded: the AOI file's hash and what changed
+    after = cat.manifest()
+    assert after["aois"]["sha256"] != before["aois"]["sha256"]
+    assert after["aois"]["sha256"] == fresh.manifest()["aois"]["sha256"]
+    change = after["consent_changes"][-1]
+    assert change["from_sha256"] == before["aois"]["sha256"]
+    assert change["to_sha256"] == after["aois"]["sha256"]
+    n_was_consented = int((before_status := change["observations"]).get("consented->withheld", 0))
+    assert n_was_consented > 0 and "consented->consented" not in before_status
+    assert change["sites_before"] > 0 and change["sites_after"] == 0
+
+    # the same file again changes nothing and records nothing
+    _ingest("--aois", str(given), "--data-dir", str(data))
+    assert cat.manifest()["consent_changes"] == after["consent_changes"]
+
+
+def test_an_edited_kept_aoi_file_is_applied_again(
+    flown: tuple[list[Path], dict[str, Any], int], tmp_path: Path
+) -> None:
+    paths, aois, first_us = flown
+    data = tmp_path / "data"
+    given = tmp_path / "aois.geojson"
+    given.write_text(json.dumps(aois))
+    _ingest(*map(str, paths), "--aois", str(given), "--data-dir", str(data))
+    cat = Catalog(data)
+    assert cat.sites().num_rows > 0
+    # the copy kept in the data directory is revoked; the next ingest (no --aois) applies it
+    cat.aois_path.write_text(json.dumps(_revoked(aois, first_us - 3_600_000_000)))
+    _ingest(*map(str, paths), "--data-dir", str(data))
+    assert cat.sites().num_rows == 0
+    assert usable_mask(cat.observations()).sum() == 0
+    assert cat.manifest()["consent_changes"][-1]["sites_after"] == 0
