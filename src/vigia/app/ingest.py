@@ -4,14 +4,25 @@
 tips, and updates a :class:`~vigia.store.catalog.Catalog`. An input is identified by the
 SHA-256 of its bytes: ingesting the same file again changes nothing. After new inputs, every
 observation is fused and scored again, so the result does not depend on the order of ingestion.
+
+Consent is applied retroactively. The manifest records the SHA-256 of the AOIs the data is held
+under (``aois.sha256``, of their canonical GeoJSON, `aois_sha256`). When the AOIs change (given
+again with ``aois``, or the copy kept in the data directory edited), the next ingest, even with
+no new input, gates every held observation again and re-fuses the sites, so the catalog is the
+one a fresh ingest under the new AOIs would write; the change is appended to the manifest's
+``consent_changes`` (`ConsentChange`: the hashes before and after, the AOIs added, removed or
+changed, the observations whose consent status changed, counted per transition, and the sites
+before and after).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -23,6 +34,7 @@ import shapely
 
 from vigia.coverage.accumulate import CoverageAccumulator, Visits, cells_table, merge_passes
 from vigia.coverage.consent import STATUS_COLUMN, ConsentRegistry, apply_consent, load_aois
+from vigia.errors import ConsentError
 from vigia.exploit.chips import cut_chips
 from vigia.exploit.detect import Detector, detect_video
 from vigia.exploit.fusion import fuse
@@ -35,8 +47,9 @@ from vigia.footprints import TerrainOptions, compute_footprints, footprints_tabl
 from vigia.geo import Dem, PoseSigmas
 from vigia.store.catalog import Catalog
 from vigia.telemetry.source import TelemetryReader
+from vigia.times import iso_time
 
-__all__ = ["IngestReport", "InputReport", "ingest", "refuse_sites"]
+__all__ = ["ConsentChange", "IngestReport", "InputReport", "aois_sha256", "ingest", "refuse_sites"]
 
 ProgressFn = Callable[[int], None]
 
@@ -64,6 +77,26 @@ class InputReport:
 
 
 @dataclass
+class ConsentChange:
+    """AOIs that changed under data already held, and what applying them again changed."""
+
+    at: str
+    """When it was applied (ISO 8601 UTC)."""
+    from_sha256: str | None
+    to_sha256: str | None
+    """`aois_sha256` of the AOIs before and after (None: no AOIs)."""
+    aois: dict[str, list[str]] | None
+    """AOI names ``added``, ``removed`` and ``changed``; None when the earlier AOIs are not
+    known any more (the kept copy was edited in place)."""
+    observations: dict[str, int]
+    """Held observations whose consent status changed, per ``before->after``."""
+    sites_before: int
+    sites_after: int
+    candidates_before: int
+    candidates_after: int
+
+
+@dataclass
 class IngestReport:
     """What an ingest run did, and the state of the catalog after it."""
 
@@ -72,6 +105,8 @@ class IngestReport:
     candidates: int
     observations: int
     warnings: list[str] = field(default_factory=list)
+    consent_change: ConsentChange | None = None
+    """Set when the AOIs changed under held data and were applied to it again."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -81,6 +116,7 @@ class IngestReport:
             "candidates": self.candidates,
             "observations": self.observations,
             "warnings": self.warnings,
+            "consent_change": None if self.consent_change is None else asdict(self.consent_change),
         }
 
 
@@ -217,6 +253,38 @@ NO_AOIS_WARNING = (
 )
 
 
+def aois_sha256(registry: ConsentRegistry | None) -> str | None:
+    """SHA-256 of the AOIs as kept (their canonical GeoJSON), or None without AOIs: two AOI files
+    with the same consent have the same hash whatever their formatting."""
+    if registry is None:
+        return None
+    text = json.dumps(registry.to_geojson(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _kept_features(catalog: Catalog) -> dict[str, str] | None:
+    """Each kept AOI's canonical feature by name, or None when there is no readable kept copy."""
+    if not catalog.aois_path.exists():
+        return None
+    try:
+        reg = load_aois(catalog.aois_path)
+    except ConsentError:
+        return None
+    return {a.name: json.dumps(a.to_feature(), sort_keys=True) for a in reg}
+
+
+def _aoi_diff(before: dict[str, str] | None, after: ConsentRegistry | None) -> dict[str, list[str]]:
+    old = before or {}
+    new = (
+        {} if after is None else {a.name: json.dumps(a.to_feature(), sort_keys=True) for a in after}
+    )
+    return {
+        "added": sorted(set(new) - set(old)),
+        "removed": sorted(set(old) - set(new)),
+        "changed": sorted(k for k in set(old) & set(new) if old[k] != new[k]),
+    }
+
+
 def _registry(
     catalog: Catalog, aois: str | PathLike[str] | Mapping[str, Any] | None
 ) -> ConsentRegistry | None:
@@ -228,6 +296,28 @@ def _registry(
     if catalog.aois_path.exists():
         return load_aois(catalog.aois_path)
     return None
+
+
+def _transitions(old: pa.Table, new: pa.Table) -> dict[str, int]:
+    """Per ``before->after``, held observations (by ``obs_id``) whose consent status changed."""
+    if old.num_rows == 0 or STATUS_COLUMN not in old.column_names:
+        return {}
+    nid = np.asarray(new.column("obs_id").to_numpy(zero_copy_only=False), dtype=object)
+    nst = np.asarray(new.column(STATUS_COLUMN).to_numpy(zero_copy_only=False), dtype=object)
+    after = dict(zip(nid.tolist(), nst.tolist(), strict=True))
+    counts: dict[str, int] = {}
+    ids = old.column("obs_id").to_pylist()
+    was = old.column(STATUS_COLUMN).cast(pa.string()).fill_null("undetermined").to_pylist()
+    for i, b in zip(ids, was, strict=True):
+        a = after.get(i)
+        if a is not None and a != b:
+            key = f"{b}->{a}"
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _n_candidates(sites: pa.Table) -> int:
+    return int(pc.sum(sites.column("candidate")).as_py() or 0) if sites.num_rows else 0
 
 
 def ingest(
@@ -246,15 +336,23 @@ def ingest(
     """Ingest ``sources`` into ``catalog`` and re-score its sites (see the module docstring).
 
     ``aois`` are the consent AOIs (kept in the catalog; given again, they replace the kept ones
-    and every held observation is gated again). Without any, every observation is
+    and every held observation is gated again; when they differ from those the data is held
+    under, the change is recorded, see the module docstring). ``sources`` may be empty: the AOIs
+    are then applied again to what is held. Without any, every observation is
     'undetermined' (fail closed): no sites, and the report says so in ``warnings``. ``detector``
     runs on every ``every_n_frames``-th decoded video frame of streams that carry video.
     ``progress`` is a factory ``(label, total_bytes) -> callback(n_bytes)`` for long inputs.
     """
     vocab = vocab or default_vocabulary()
     terrain = terrain or TerrainOptions()
-    registry = _registry(catalog, aois)
     manifest = catalog.manifest()
+    kept_before = _kept_features(catalog) if aois is not None else None
+    registry = _registry(catalog, aois)
+    held_sha = (manifest.get("aois") or {}).get("sha256")
+    new_sha = aois_sha256(registry)
+    consent_changed = new_sha != held_sha
+    held_before = bool(manifest["inputs"])
+    sites_before = catalog.sites() if consent_changed and held_before else None
     reports: list[InputReport] = []
     new_obs: list[pa.Table] = []
     new_passes: list[pa.Table] = []
@@ -307,7 +405,8 @@ def ingest(
             "by_status": rep.by_status,
             "vmti": rep.vmti,
         }
-    if new_obs or new_passes or aois is not None:
+    change: ConsentChange | None = None
+    if new_obs or new_passes or aois is not None or consent_changed:
         old = catalog.observations()
         old = old.drop_columns(["site_id"]) if "site_id" in old.column_names else old
         all_obs = pa.concat_tables([old.cast(old.schema), *new_obs], promote_options="default")
@@ -315,17 +414,32 @@ def ingest(
         passes = pa.concat_tables([catalog.coverage_passes(), *new_passes])
         catalog.write_table("coverage_passes", passes)
         catalog.write_table("coverage", cells_table(merge_passes(_visits(passes), 0), {}))
-        refuse_sites(catalog, all_obs, passes, vocab=vocab, registry=registry)
+        sites = refuse_sites(catalog, all_obs, passes, vocab=vocab, registry=registry)
         manifest["vocabulary"] = vocab.ident
         manifest["terrain"] = terrain.__dict__
+        manifest["aois"] = {"sha256": new_sha, "features": 0 if registry is None else len(registry)}
+        if sites_before is not None:
+            change = ConsentChange(
+                at=iso_time(datetime.now(UTC)),
+                from_sha256=held_sha,
+                to_sha256=new_sha,
+                aois=None if aois is None else _aoi_diff(kept_before, registry),
+                observations=_transitions(old, catalog.observations()),
+                sites_before=sites_before.num_rows,
+                sites_after=sites.num_rows,
+                candidates_before=_n_candidates(sites_before),
+                candidates_after=_n_candidates(sites),
+            )
+            manifest.setdefault("consent_changes", []).append(asdict(change))
         catalog.write_manifest(manifest)
     sites = catalog.sites()
     return IngestReport(
         inputs=reports,
         sites=sites.num_rows,
-        candidates=int(pc.sum(sites.column("candidate")).as_py() or 0) if sites.num_rows else 0,
+        candidates=_n_candidates(sites),
         observations=catalog.observations().num_rows,
         warnings=[NO_AOIS_WARNING] if registry is None else [],
+        consent_change=change,
     )
 
 

@@ -8,6 +8,10 @@ command and turns what it raises into one line on standard error:
   ``--debug``, exit 1; with ``vigia --debug`` the traceback is printed instead.
 
 Click's own exits (usage errors, ``--help``, ``typer.Exit``) pass through untouched.
+
+Exit statuses of the ``vigia`` command: 0 done; 1 a bug; 2 refused input or request (or a usage
+error); ``vigia compliance`` exits 0 only when the verdict is ``compliant``, 3 when it is
+``not_compliant`` and 4 when it is ``undetermined`` (`EXIT_OF_VERDICT`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,17 @@ from vigia.errors import VigiaError
 EXIT_REFUSED = 2
 #: Exit status of an unexpected error.
 EXIT_BUG = 1
+#: Exit status of ``vigia compliance`` when something was observed outside consent.
+EXIT_NOT_COMPLIANT = 3
+#: Exit status of ``vigia compliance`` when consent could not be decided (frames that cannot be
+#: placed on the ground, or no frame at all): fails closed, never 0.
+EXIT_UNDETERMINED = 4
+#: ``vigia compliance``'s exit status for each verdict.
+EXIT_OF_VERDICT = {
+    "compliant": 0,
+    "not_compliant": EXIT_NOT_COMPLIANT,
+    "undetermined": EXIT_UNDETERMINED,
+}
 #: Key of the ``--debug`` flag in the root context's ``meta``.
 DEBUG_KEY = "vigia.debug"
 

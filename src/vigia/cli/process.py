@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from vigia.cli.errors import EXIT_OF_VERDICT
 from vigia.cli.options import (
     DemOpt,
     DurationOpt,
@@ -215,7 +216,11 @@ def compliance(
     terrain_height: TerrainHeightOpt = None,
     dem: DemOpt = None,
 ) -> None:
-    """Consent compliance: observed ground inside consent, and every out-of-consent span."""
+    """Consent compliance: observed ground inside consent, and every out-of-consent span.
+
+    The verdict is compliant (exit 0), not_compliant (exit 3: something was observed outside
+    consent) or undetermined (exit 4: a frame could not be placed on the ground, or no frame).
+    """
     from vigia.app.process import compliance_report
 
     report = compliance_report(source, aois, terrain(terrain_height, dem), res=res)
@@ -223,3 +228,6 @@ def compliance(
         out.print_json(json.dumps(report.to_dict(), default=str))
     else:
         out.print(report.to_rich())
+    code = EXIT_OF_VERDICT[report.verdict]
+    if code:
+        raise typer.Exit(code)

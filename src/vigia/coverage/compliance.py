@@ -21,12 +21,26 @@ Definitions
   when less than ``span_gap_s`` apart, each with its withheld frames and out-of-consent cells.
 * per AOI: cells whose centre lies in the AOI, observed inside its window or outside it (before
   it opened, after it expired or was revoked, or while only nominated).
+
+The verdict fails closed
+------------------------
+* ``not_compliant``: a frame was withheld or a cell was observed outside consent.
+* ``undetermined``: nothing was seen outside consent, but a frame could not be placed on the
+  ground (no footprint, no time: its consent status is 'undetermined', so where it looked is
+  unknown), or there was no frame at all. ``undetermined_by_reason`` counts those frames by the
+  footprint's ``reason`` ('no_time' for a frame without a time, 'unusable_footprint' for corners
+  that do not form a usable quadrilateral).
+* ``compliant``: every frame consented and nothing observed outside consent.
+
+``reasons`` counts what decided the verdict (``withheld_frames``, ``out_of_consent_cells``,
+``undetermined_frames``, ``no_frames``), non-zero entries only.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,7 +48,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from h3.api import basic_int as h3i
 
-from vigia.coverage._frames import FootprintsLike, read_frames
+from vigia.coverage._frames import FootprintsLike, Frames, read_frames
 from vigia.coverage.accumulate import DEFAULT_RES, CentreIndex, make_runs, observe
 from vigia.coverage.consent import (
     CONSENTED,
@@ -45,11 +59,21 @@ from vigia.coverage.consent import (
     consented_mask,
 )
 from vigia.errors import GeoError
-from vigia.times import format_time_us
+from vigia.times import format_time_us, time_us_column
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 B = npt.NDArray[np.bool_]
+
+COMPLIANT = "compliant"
+NOT_COMPLIANT = "not_compliant"
+VERDICTS = (COMPLIANT, NOT_COMPLIANT, UNDETERMINED)
+#: How `ComplianceReport.to_text` / `to_rich` name each verdict.
+VERDICT_LABELS = {
+    COMPLIANT: "COMPLIANT",
+    NOT_COMPLIANT: "NOT COMPLIANT",
+    UNDETERMINED: "UNDETERMINED",
+}
 
 
 @dataclass(frozen=True)
@@ -109,15 +133,40 @@ class ComplianceReport:
     consented_fraction: float | None
     spans: tuple[OutOfConsentSpan, ...]
     aois: tuple[AoiSummary, ...]
+    out_of_consent_cells: int = 0
+    undetermined_by_reason: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        """'compliant', 'not_compliant' or 'undetermined' (see the module docstring)."""
+        if self.frames_withheld or self.out_of_consent_cells or self.out_of_consent_km2:
+            return NOT_COMPLIANT
+        if self.frames_undetermined or self.frames_total == 0:
+            return UNDETERMINED
+        return COMPLIANT
 
     @property
     def compliant(self) -> bool:
-        """True when nothing was observed outside consent."""
-        return self.frames_withheld == 0 and self.out_of_consent_km2 == 0
+        """True only when the verdict is 'compliant' (fails closed: undetermined is not)."""
+        return self.verdict == COMPLIANT
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        """What decided the verdict, counted (non-zero entries only)."""
+        counts = {
+            "withheld_frames": self.frames_withheld,
+            "out_of_consent_cells": self.out_of_consent_cells,
+            "undetermined_frames": self.frames_undetermined,
+            "no_frames": int(self.frames_total == 0),
+        }
+        return {k: v for k, v in counts.items() if v}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (times as ISO 8601 UTC strings and µs)."""
         d = {k: v for k, v in asdict(self).items() if k not in ("spans", "aois")}
+        d["undetermined_by_reason"] = dict(self.undetermined_by_reason)
+        d["verdict"] = self.verdict
+        d["reasons"] = self.reasons
         d["compliant"] = self.compliant
         d["spans"] = [s.to_dict() for s in self.spans]
         d["aois"] = [a.to_dict() for a in self.aois]
@@ -130,10 +179,15 @@ class ComplianceReport:
         )
         lines = [
             "Consent compliance / Cumplimiento del consentimiento",
-            f"  verdict / dictamen:        {'COMPLIANT' if self.compliant else 'NOT COMPLIANT'}",
+            f"  verdict / dictamen:        {VERDICT_LABELS[self.verdict]}",
+            f"  reasons / motivos:         {self._reasons_text()}",
             f"  frames / cuadros:          {self.frames_total:,} total, "
             f"{self.frames_consented:,} consented, {self.frames_withheld:,} withheld, "
             f"{self.frames_undetermined:,} undetermined",
+            *(
+                f"    undetermined, {k}: {v:,}"
+                for k, v in sorted(self.undetermined_by_reason.items())
+            ),
             f"  observed area / área:      {self.observed_km2:.3f} km² (H3 res {self.h3_res})",
             f"  out of consent / fuera:    {self.out_of_consent_km2:.3f} km²",
             f"  consented fraction:        {frac}",
@@ -158,6 +212,9 @@ class ComplianceReport:
     def __str__(self) -> str:
         return self.to_text()
 
+    def _reasons_text(self) -> str:
+        return ", ".join(f"{k} {v:,}" for k, v in self.reasons.items()) or "none"
+
     def to_rich(self) -> Any:
         """A rich renderable (tables), for ``rich.console.Console().print``."""
         from rich.console import Group
@@ -166,15 +223,22 @@ class ComplianceReport:
         head = Table(title="Consent compliance / Cumplimiento", show_header=False)
         head.add_column("", style="bold")
         head.add_column("")
-        verdict = "[green]COMPLIANT[/]" if self.compliant else "[bold red]NOT COMPLIANT[/]"
+        style = {COMPLIANT: "green", NOT_COMPLIANT: "bold red", UNDETERMINED: "bold yellow"}
+        verdict = f"[{style[self.verdict]}]{VERDICT_LABELS[self.verdict]}[/]"
         frac = (
             "n/a" if self.consented_fraction is None else f"{100 * self.consented_fraction:.2f} %"
         )
         for k, v in [
             ("verdict / dictamen", verdict),
+            ("reasons / motivos", self._reasons_text()),
             ("frames consented", f"{self.frames_consented:,} / {self.frames_total:,}"),
             ("frames withheld", f"{self.frames_withheld:,}"),
             ("frames undetermined", f"{self.frames_undetermined:,}"),
+            *(
+                (f"  undetermined: {k}", f"{v:,}")
+                for k, v in sorted(self.undetermined_by_reason.items())
+            ),
+            ("out-of-consent cells", f"{self.out_of_consent_cells:,}"),
             ("observed area", f"{self.observed_km2:.3f} km² (H3 res {self.h3_res})"),
             ("out of consent", f"{self.out_of_consent_km2:.3f} km²"),
             ("consented fraction", frac),
@@ -262,6 +326,7 @@ def compliance(
     bps = registry.breakpoints_us()
     n_aoi = len(registry)
     counts = {CONSENTED: 0, WITHHELD: 0, UNDETERMINED: 0}
+    why_undetermined: Counter[str] = Counter()
     withheld_t: list[I64] = []
     cell_parts: list[tuple[U64, B]] = []
     out_parts: list[tuple[U64, I64, I64]] = []
@@ -272,6 +337,7 @@ def compliance(
         status = consent_status(chunk, registry)
         for k in counts:
             counts[k] += int(np.count_nonzero(status == k))
+        why_undetermined.update(_undetermined_reasons(chunk, frames, status == UNDETERMINED))
         withheld_t.append(frames.time_us[status == WITHHELD])
         runs = make_runs(frames, step_us=step_us, breakpoints_us=bps)
         obs = observe(runs, index)
@@ -356,7 +422,36 @@ def compliance(
         consented_fraction=fraction,
         spans=tuple(spans),
         aois=tuple(summaries),
+        out_of_consent_cells=int(np.count_nonzero(any_out)),
+        undetermined_by_reason=dict(sorted(why_undetermined.items())),
     )
+
+
+def _undetermined_reasons(chunk: FootprintsLike, frames: Frames, undetermined: B) -> Counter[str]:
+    """Why the undetermined frames could not be placed, counted: the footprint's ``reason`` when
+    it is not 'ok', else 'no_time' (no time), else 'unusable_footprint' (corners that do not form
+    a usable quadrilateral)."""
+    if not undetermined.any():
+        return Counter()
+    n = len(frames)
+    col = (
+        (chunk.column("reason") if "reason" in chunk.column_names else None)
+        if isinstance(chunk, pa.Table)
+        else chunk.get("reason")
+    )
+    if col is None:
+        given = np.full(n, "", dtype=object)
+    elif isinstance(col, pa.ChunkedArray | pa.Array):
+        given = np.asarray(col.cast(pa.string()).fill_null("").to_pylist(), dtype=object)
+    else:
+        given = np.asarray(["" if r is None else str(r) for r in col], dtype=object)
+    _, has_time = time_us_column(
+        chunk.column("time") if isinstance(chunk, pa.Table) else chunk["time"]
+    )
+    plain = (given == "") | (given == "ok")
+    why = np.where(plain & ~has_time, "no_time", np.where(plain, "unusable_footprint", given))
+    names, counts = np.unique(why[undetermined].astype(str), return_counts=True)
+    return Counter(dict(zip(names.tolist(), counts.tolist(), strict=True)))
 
 
 def _spans(
