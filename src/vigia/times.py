@@ -17,16 +17,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vigia.errors import TimeError
 
 __all__ = [
     "EPOCH",
+    "LATEST_PLAUSIBLE_US",
     "US_PER_S",
     "aware_utc",
     "format_time_us",
+    "implausible_time_mask",
     "iso_time",
     "iso_time_fixed_us",
+    "null_implausible_times",
     "parse_time_us",
     "time_us",
     "time_us_column",
@@ -36,6 +40,10 @@ __all__ = [
 #: Microseconds per second.
 US_PER_S = 1_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The latest time any record of Vigía can hold (2200-01-01T00:00:00Z, µs): motion imagery
+#: starts after 1970 and no platform reports a time two centuries ahead. Anything outside
+#: [EPOCH, this) is damage (a bit flip, a wrong unit), never a time.
+LATEST_PLAUSIBLE_US = 7_258_118_400 * US_PER_S
 
 
 def _us_of(t: datetime) -> int:
@@ -134,3 +142,27 @@ def time_us_column(col: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool
         has = ~np.isnat(arr)
         return arr.astype("datetime64[us]").astype(np.int64), has
     return arr.astype(np.int64), np.ones(arr.shape, bool)
+
+
+def implausible_time_mask(t_us: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """True where a time (µs since the epoch) lies outside [1970, 2200): damage, not a time."""
+    arr = np.asarray(t_us, np.int64)
+    return (arr < 0) | (arr >= LATEST_PLAUSIBLE_US)
+
+
+def null_implausible_times(table: pa.Table) -> tuple[pa.Table, int]:
+    """``table`` with every timestamp value outside [1970, 2200) made null, and how many were
+    (so that no reader dies converting a stored value: Python's datetime stops at year 9999)."""
+    bad_total = 0
+    for i, field in enumerate(table.schema):
+        if not pa.types.is_timestamp(field.type):
+            continue
+        col = table.column(i)
+        t_us, has = time_us_column(col)
+        bad = has & implausible_time_mask(t_us)
+        n = int(bad.sum())
+        if n:
+            bad_total += n
+            fixed = pc.if_else(pa.array(bad), pa.scalar(None, field.type), col)
+            table = table.set_column(i, field, fixed)
+    return table, bad_total

@@ -15,6 +15,7 @@ Layout (all written atomically: a temporary file renamed over the old one)::
 from __future__ import annotations
 
 import json
+import logging
 import os
 from os import PathLike
 from pathlib import Path
@@ -27,12 +28,15 @@ import pyarrow.parquet as pq
 from vigia.errors import CatalogError
 from vigia.exploit.observations import OBSERVATION_SCHEMA
 from vigia.exploit.scoring import PASSES_SCHEMA, SITE_SCHEMA
+from vigia.times import null_implausible_times
 
 __all__ = ["OBSERVATIONS_WITH_SITE", "Catalog", "CatalogError"]
 
 DEFAULT_DATA_DIR = Path("vigia-data")
 
 OBSERVATIONS_WITH_SITE = OBSERVATION_SCHEMA.append(pa.field("site_id", pa.string()))
+
+log = logging.getLogger(__name__)
 
 
 class Catalog:
@@ -89,9 +93,13 @@ class Catalog:
         if not p.exists():
             return schema.empty_table()
         try:
-            return pq.read_table(p)
+            table = pq.read_table(p)
         except (OSError, pa.ArrowInvalid) as exc:
             raise CatalogError(f"cannot read {p}: {exc}") from exc
+        table, bad = null_implausible_times(table)
+        if bad:
+            log.warning("%s: %d time value(s) outside 1970-2200 read as null", p, bad)
+        return table
 
     def observations(self, site_id: str | None = None) -> pa.Table:
         """All observations, or those fused into ``site_id``."""

@@ -24,6 +24,7 @@ from vigia.errors import NotFound, PermissionDenied, ValidationError
 from vigia.store.audit import audit, lock_audit
 from vigia.store.models import Product, ProductRelease, Site, User
 from vigia.store.users import visible_agency_id
+from vigia.times import null_implausible_times
 
 __all__ = [
     "SITE_COLUMNS",
@@ -160,9 +161,11 @@ def sync_sites(
 
 
 def load_sites_parquet(path: Path | str) -> pa.Table:
-    """Read ``sites.parquet`` (the columns the store mirrors that are present)."""
+    """Read ``sites.parquet`` (the columns the store mirrors that are present); a time outside
+    1970-2200 (damage) reads as null (:func:`vigia.times.null_implausible_times`)."""
     schema = pq.read_schema(path)
-    return pq.read_table(path, columns=[c for c in SITE_COLUMNS if c in schema.names])
+    table = pq.read_table(path, columns=[c for c in SITE_COLUMNS if c in schema.names])
+    return null_implausible_times(table)[0]
 
 
 def products_released_to(agency_id: int, *, withdrawn: bool = False) -> Select[Any]:
