@@ -24,7 +24,7 @@ import shapely
 from vigia.coverage.accumulate import CoverageAccumulator, Visits, cells_table, merge_passes
 from vigia.coverage.consent import STATUS_COLUMN, ConsentRegistry, apply_consent, load_aois
 from vigia.exploit.chips import cut_chips
-from vigia.exploit.detect import Detector, detect_video
+from vigia.exploit.detect import Detector, carries_video, detect_video
 from vigia.exploit.fusion import fuse
 from vigia.exploit.marks import is_marks_file, marks_observations, read_marks
 from vigia.exploit.observations import OBSERVATION_SCHEMA
@@ -72,6 +72,7 @@ class IngestReport:
     candidates: int
     observations: int
     warnings: list[str] = field(default_factory=list)
+    """Why a step did not run (no consent AOIs; no video: chips and detector skipped)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -217,6 +218,12 @@ NO_AOIS_WARNING = (
 )
 
 
+def no_video_warning(path: Path, detector: bool) -> str:
+    """The ingest report's line for an input without video (a raw KLV file)."""
+    steps = "chips and detector" if detector else "chips"
+    return f"{path.name}: no video (raw KLV): {steps} skipped, telemetry and VMTI ingested"
+
+
 def _registry(
     catalog: Catalog, aois: str | PathLike[str] | Mapping[str, Any] | None
 ) -> ConsentRegistry | None:
@@ -258,6 +265,7 @@ def ingest(
     reports: list[InputReport] = []
     new_obs: list[pa.Table] = []
     new_passes: list[pa.Table] = []
+    warnings: list[str] = []
     for src in sources:
         path = Path(src)
         sha = file_sha256(path)
@@ -268,9 +276,13 @@ def ingest(
             rep.sortie = manifest["inputs"][sha].get("sortie")
             continue
         t0 = time.perf_counter()
+        video = False
         if kind == "marks":
             obs = marks_observations(read_marks(path), vocab, source_file=str(path))
         else:
+            video = carries_video(path)
+            if not video and (chips or detector is not None):
+                warnings.append(no_video_warning(path, detector is not None))
             cb = progress(path.name, path.stat().st_size) if progress else None
             obs, passes = _ingest_stream(
                 path,
@@ -279,12 +291,12 @@ def ingest(
                 terrain=terrain,
                 sigmas=sigmas,
                 progress=cb,
-                detector=detector,
+                detector=detector if video else None,
                 every_n_frames=every_n_frames,
             )
             new_passes.append(passes)
         obs = apply_consent(obs, registry)
-        if kind == "stream" and chips:
+        if kind == "stream" and chips and video:
             rep.chips = _cut_chips(path, obs, catalog)
         new_obs.append(obs)
         rep.status = "ingested"
@@ -325,7 +337,7 @@ def ingest(
         sites=sites.num_rows,
         candidates=int(pc.sum(sites.column("candidate")).as_py() or 0) if sites.num_rows else 0,
         observations=catalog.observations().num_rows,
-        warnings=[NO_AOIS_WARNING] if registry is None else [],
+        warnings=([NO_AOIS_WARNING] if registry is None else []) + warnings,
     )
 
 
