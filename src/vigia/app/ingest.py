@@ -31,8 +31,8 @@ from vigia.exploit.observations import OBSERVATION_SCHEMA
 from vigia.exploit.scoring import PASSES_SCHEMA, score_sites
 from vigia.exploit.vmti import VmtiStats, vmti_observations
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
-from vigia.footprints import TerrainOptions, compute_footprints, footprints_table
-from vigia.geo import Dem, PoseSigmas
+from vigia.footprints import Footprinter, TerrainOptions
+from vigia.geo import PoseSigmas
 from vigia.store.catalog import Catalog
 from vigia.telemetry.source import TelemetryReader
 
@@ -60,6 +60,8 @@ class InputReport:
     klv: dict[str, Any] = field(default_factory=dict)
     chips: int = 0
     detector: dict[str, Any] = field(default_factory=dict)
+    terrain: str | None = None
+    """The terrain its footprints used ('dem', 'stream_elevation', 'constant')."""
     seconds: float = 0.0
 
 
@@ -156,54 +158,53 @@ def _ingest_stream(
     """Observations and coverage passes of one stream."""
     chunks: list[pa.Table] = []
     reader = TelemetryReader(str(path), progress=progress)
-    dem = Dem(terrain.dem_path) if terrain.dem_path else None
     acc = CoverageAccumulator()
     obs_parts: list[pa.Table] = []
     stats = VmtiStats()
     sortie: str | None = None
-    try:
+    with Footprinter(terrain) as fp:
         for chunk in reader:
             if sortie is None:
                 sortie = _sortie_id(chunk, path)
             rep.packets += chunk.num_rows
             if detector is not None:
                 chunks.append(chunk)
-            res = compute_footprints(chunk, dem, terrain)
-            acc.add(footprints_table(chunk, res))
+            res, table = fp(chunk)
+            acc.add(table)
+            used = fp.terrain
+            assert used is not None
+            rep.terrain = used.source
             obs_parts.append(
                 vmti_observations(
                     chunk,
                     vocab,
                     sortie=sortie,
-                    terrain_height_m=terrain.terrain_height_m,
-                    dem=dem,
-                    use_stream_elevation=terrain.use_stream_elevation,
+                    terrain_height_m=used.terrain_height_m,
+                    dem=fp.dem,
+                    use_stream_elevation=used.use_stream_elevation,
                     sigmas=sigmas,
-                    frame_width_px=terrain.frame_width_px,
-                    frame_height_px=terrain.frame_height_px,
+                    frame_width_px=used.frame_width_px,
+                    frame_height_px=used.frame_height_px,
                     gsd_m=res["gsd_m"],
                     source_file=str(path),
                     stats=stats,
                 )
             )
-        if detector is not None and chunks:
+        if detector is not None and chunks and fp.terrain is not None:
             run = detect_video(
                 path,
                 pa.concat_tables(chunks),
                 detector,
                 sortie=sortie or path.stem,
-                terrain_height_m=terrain.terrain_height_m,
-                dem=dem,
-                use_stream_elevation=terrain.use_stream_elevation,
+                terrain_height_m=fp.terrain.terrain_height_m,
+                dem=fp.dem,
+                use_stream_elevation=fp.terrain.use_stream_elevation,
                 sigmas=sigmas,
                 every_n_frames=every_n_frames,
                 source_file=str(path),
             )
             rep.detector = run.as_dict()
             obs_parts.append(run.observations)
-    finally:
-        if dem is not None:
-            dem.close()
     rep.sortie = sortie or path.stem
     rep.vmti = stats.as_dict()
     rep.klv = {k: v for k, v in reader.stats.as_dict().items() if isinstance(v, int | float | str)}
