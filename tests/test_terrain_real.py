@@ -93,6 +93,12 @@ def test_unusable_pose_takes_the_platform_frame_centre(name: str, tmp_path: Path
     for k in range(1, 5):
         corners &= np.isfinite(plat[f"corner{k}_lat"]) & np.isfinite(plat[f"corner{k}_lon"])
     np.testing.assert_array_equal(fp["valid"].to_numpy(zero_copy_only=False), corners)
+    gj = tmp_path / "fp.geojson"
+    assert runner.invoke(app, ["footprints", str(real(name)), "-o", str(gj)]).exit_code == 0
+    props = [f["properties"] for f in json.loads(gj.read_text())["features"]]
+    assert len(props) == int(corners.sum())
+    assert all(p["geo_source"] == "platform" and p["gsd_m"] is None for p in props)
+    assert all(p["terrain_source"] == "stream_elevation" for p in props)
     # inspect --geo compares only what we computed ourselves: nothing here
     res = runner.invoke(app, ["inspect", str(real(name)), "--geo", "--json"])
     assert res.exit_code == 0, res.output
@@ -117,6 +123,16 @@ def test_inspect_geo_equals_footprints(name: str, tmp_path: Path) -> None:
     assert fc["n"] == d.size
     assert fc["median_m"] == pytest.approx(float(np.median(d)), abs=1e-6)
     assert fc["p95_m"] == pytest.approx(float(np.percentile(d, 95)), abs=1e-6)
+
+
+def test_chips_of_a_raw_klv_file_are_none_not_an_error(tmp_path: Path) -> None:
+    from vigia.exploit.chips import cut_chips
+    from vigia.exploit.detect import carries_video
+    from vigia.exploit.observations import OBSERVATION_SCHEMA
+
+    assert not carries_video(real("Cheyenne.bin"))
+    chips = cut_chips(real("Cheyenne.bin"), OBSERVATION_SCHEMA.empty_table(), tmp_path)
+    assert len(chips) == 0 and not chips.counts.video.has_video
 
 
 def test_ingest_accepts_raw_klv_and_says_chips_are_skipped(tmp_path: Path) -> None:

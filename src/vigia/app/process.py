@@ -7,6 +7,7 @@ Shared by the CLI and the demo. Everything streams chunk by chunk as Arrow table
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,11 +86,20 @@ def _write_geojson(tables: Iterable[pa.Table], path: Path) -> int:
             times = pc.strftime(valid["time"], format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
             gsd = valid["gsd_m"].to_pylist()
             slant = valid["slant_range_m"].to_pylist()
-            for g, tm, gs, sr in zip(geoms, times, gsd, slant, strict=True):
+            terrain = valid["terrain_source"].to_pylist()
+            geo = valid["geo_source"].to_pylist()
+            for g, tm, gs, sr, ts, gso in zip(geoms, times, gsd, slant, terrain, geo, strict=True):
+                props = {
+                    "time": tm,
+                    "gsd_m": None if gs is None or math.isnan(gs) else gs,
+                    "slant_range_m": sr,
+                    "terrain_source": ts,
+                    "geo_source": gso,
+                }
                 feat = {
                     "type": "Feature",
                     "geometry": shapely.geometry.mapping(g),
-                    "properties": {"time": tm, "gsd_m": gs, "slant_range_m": sr},
+                    "properties": props,
                 }
                 fh.write(("" if first else ",\n") + json.dumps(feat))
                 first = False
