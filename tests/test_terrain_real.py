@@ -8,6 +8,10 @@ platform's frame centre (items 23/24), by ``vigia inspect FILE --geo``: see the 
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +23,14 @@ from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
 from tests.helpers.data import data_path
+from tests.helpers.ports import free_port
 from vigia import footprints, geo
+from vigia.app.process import iter_footprints
 from vigia.cli import app
 from vigia.errors import GeoError
 from vigia.footprints import TerrainOptions
 from vigia.klv.encode import encode_table
+from vigia.mpegts.mux import write_klv_ts
 from vigia.telemetry.source import TelemetryReader
 
 runner = CliRunner()
@@ -147,6 +154,62 @@ def test_ingest_accepts_raw_klv_and_says_chips_are_skipped(tmp_path: Path) -> No
     assert {i["terrain"] for i in report["inputs"]} == {"stream_elevation"}
     for name in RAW_KLV:
         assert any(name in w and "chips" in w and "skipped" in w for w in report["warnings"])
+
+
+@pytest.fixture
+def cheyenne_ts(tmp_path: Path) -> Path:
+    """Cheyenne's packets in a transport stream without video (async KLV at 30 Hz of PTS)."""
+    raw = real("Cheyenne.bin").read_bytes()
+    offsets = [*telemetry(real("Cheyenne.bin"))["source_offset"].to_pylist(), len(raw)]
+    packets = [raw[a:b] for a, b in pairwise(offsets)]
+    path = tmp_path / "cheyenne.ts"
+    write_klv_ts(path, packets, np.arange(len(packets), dtype=np.int64) * 3000 + 90_000)
+    return path
+
+
+def test_ingest_of_a_transport_stream_without_video_says_so(
+    cheyenne_ts: Path, tmp_path: Path
+) -> None:
+    res = runner.invoke(app, ["ingest", str(cheyenne_ts), "--data-dir", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["inputs"][0]["packets"] == 407
+    assert any("cheyenne.ts: no video" in w for w in report["warnings"])
+
+
+def test_udp_footprints_are_those_of_the_file(cheyenne_ts: Path) -> None:
+    data = cheyenne_ts.read_bytes()
+    bound = threading.Event()
+    with free_port("udp") as port:
+
+        def ready() -> None:
+            port.release()
+            bound.set()
+
+        reader = TelemetryReader(
+            f"udp://127.0.0.1:{port.number}", duration_s=20.0, idle_timeout_s=1.0, on_ready=ready
+        )
+        tables: list[pa.Table] = []
+        consumer = threading.Thread(
+            target=lambda: tables.extend(iter_footprints(reader, TerrainOptions()))
+        )
+        consumer.start()
+        assert bound.wait(timeout=10), "the UDP reader never bound its socket"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for i in range(0, len(data), 188 * 7):
+            tx.sendto(data[i : i + 188 * 7], ("127.0.0.1", port.number))
+            if (i // (188 * 7)) % 20 == 0:
+                time.sleep(0.002)
+    consumer.join(timeout=30)
+    assert not consumer.is_alive()
+    live = pa.concat_tables(tables)
+    assert set(live["terrain_source"].to_pylist()) == {"stream_elevation"}
+    from_file = pa.concat_tables(
+        list(iter_footprints(TelemetryReader(str(real("Cheyenne.bin"))), TerrainOptions()))
+    )
+    assert live.num_rows == from_file.num_rows == 407
+    np.testing.assert_allclose(live["center_lat"].to_numpy(), from_file["center_lat"].to_numpy())
+    np.testing.assert_allclose(live["center_lon"].to_numpy(), from_file["center_lon"].to_numpy())
 
 
 @pytest.fixture

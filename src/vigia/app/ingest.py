@@ -220,9 +220,9 @@ NO_AOIS_WARNING = (
 
 
 def no_video_warning(path: Path, detector: bool) -> str:
-    """The ingest report's line for an input without video (a raw KLV file)."""
+    """The ingest report's line for an input without video (raw KLV, or metadata alone)."""
     steps = "chips and detector" if detector else "chips"
-    return f"{path.name}: no video (raw KLV): {steps} skipped, telemetry and VMTI ingested"
+    return f"{path.name}: no video: {steps} skipped, telemetry and VMTI ingested"
 
 
 def _registry(
