@@ -29,6 +29,7 @@ from vigia.coverage import demo_aois_path
 from vigia.coverage.consent import UNDETERMINED, consent_status, load_aois
 from vigia.exploit.observations import usable_mask
 from vigia.footprints import TerrainOptions
+from vigia.klv.encode import encode_table
 from vigia.scenario import build_world, fly_sorties
 from vigia.scenario.sortie import write_sample_sortie
 from vigia.store.catalog import Catalog
@@ -60,19 +61,38 @@ def sortie(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --- a frame that cannot be placed on the ground ------------------------------------------------
-def test_frames_without_a_footprint_are_undetermined() -> None:
+def _platform_geometry(name: str) -> bool:
+    return name.startswith(("frame_center_lat", "frame_center_lon", "offset_corner", "corner_"))
+
+
+@pytest.fixture(scope="module")
+def unplaceable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The MISB sample (its pitch is the error value in every packet) without the platform's own
+    frame centre and corners: no frame of it can be placed on the ground."""
+    tel = pa.concat_tables(list(TelemetryReader(str(data_path(*NO_PITCH)))))
+    tel = tel.drop_columns([c for c in tel.column_names if _platform_geometry(c)])
+    path = tmp_path_factory.mktemp("u") / "unplaceable.klv"
+    path.write_bytes(encode_table(tel))
+    return path
+
+
+def test_frames_without_a_footprint_are_undetermined(unplaceable: Path) -> None:
     registry = load_aois(demo_aois_path())
-    reader = TelemetryReader(str(data_path(*NO_PITCH)))
-    status = np.concatenate(
-        [consent_status(fp, registry) for fp in iter_footprints(reader, TerrainOptions())]
-    )
-    assert status.size == 2748
-    assert set(status.tolist()) == {UNDETERMINED}
+    for source, all_invalid in ((str(unplaceable), True), (str(data_path(*NO_PITCH)), False)):
+        # a constant terrain: the stream has no frame-centre elevation once the corners are gone
+        fps = list(iter_footprints(TelemetryReader(source), TerrainOptions(terrain_height_m=0.0)))
+        status = np.concatenate([consent_status(fp, registry) for fp in fps])
+        valid = np.concatenate([fp["valid"].to_numpy(zero_copy_only=False) for fp in fps])
+        assert status.size == 2748
+        assert set(status[~valid].tolist()) == {UNDETERMINED}  # never consented, never withheld
+        assert "consented" not in set(status.tolist())
+        assert bool((~valid).all()) is all_invalid
 
 
-def test_no_placeable_frame_is_undetermined_and_exits_non_zero() -> None:
-    src = str(data_path(*NO_PITCH))
-    code, text = _compliance(src, "--aois", str(demo_aois_path()), "--json")
+def test_no_placeable_frame_is_undetermined_and_exits_non_zero(unplaceable: Path) -> None:
+    src = str(unplaceable)
+    aois = ("--aois", str(demo_aois_path()), "--terrain-height", "0")
+    code, text = _compliance(src, *aois, "--json")
     assert code == EXIT_UNDETERMINED == 4, text
     report = json.loads(text)
     assert report["verdict"] == "undetermined"
@@ -80,10 +100,13 @@ def test_no_placeable_frame_is_undetermined_and_exits_non_zero() -> None:
     assert report["frames_total"] == report["frames_undetermined"] == 2748
     assert report["frames_consented"] == 0
     assert report["undetermined_by_reason"] == {"missing_items": 2748}
-    code, text = _compliance(src, "--aois", str(demo_aois_path()))
+    code, text = _compliance(src, *aois)
     assert code == EXIT_UNDETERMINED, text
     assert "UNDETERMINED" in text and "COMPLIANT" not in text.replace("NOT COMPLIANT", "")
     assert "missing_items" in text
+    # The sample itself, placed by the platform's own corners, lies outside every AOI.
+    code, text = _compliance(str(data_path(*NO_PITCH)), "--aois", str(demo_aois_path()), "--json")
+    assert code == EXIT_NOT_COMPLIANT and json.loads(text)["frames_consented"] == 0
 
 
 def test_not_compliant_exits_non_zero(sortie: Path, tmp_path: Path) -> None:

@@ -36,15 +36,15 @@ from vigia.coverage.accumulate import CoverageAccumulator, Visits, cells_table, 
 from vigia.coverage.consent import STATUS_COLUMN, ConsentRegistry, apply_consent, load_aois
 from vigia.errors import ConsentError
 from vigia.exploit.chips import cut_chips
-from vigia.exploit.detect import Detector, detect_video
+from vigia.exploit.detect import Detector, carries_video, detect_video
 from vigia.exploit.fusion import fuse
 from vigia.exploit.marks import is_marks_file, marks_observations, read_marks
 from vigia.exploit.observations import OBSERVATION_SCHEMA
 from vigia.exploit.scoring import PASSES_SCHEMA, score_sites
 from vigia.exploit.vmti import VmtiStats, vmti_observations
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
-from vigia.footprints import TerrainOptions, compute_footprints, footprints_table
-from vigia.geo import Dem, PoseSigmas
+from vigia.footprints import Footprinter, TerrainOptions
+from vigia.geo import PoseSigmas
 from vigia.store.catalog import Catalog
 from vigia.telemetry.source import TelemetryReader
 from vigia.times import iso_time
@@ -73,6 +73,8 @@ class InputReport:
     klv: dict[str, Any] = field(default_factory=dict)
     chips: int = 0
     detector: dict[str, Any] = field(default_factory=dict)
+    terrain: str | None = None
+    """The terrain its footprints used ('dem', 'stream_elevation', 'constant')."""
     seconds: float = 0.0
 
 
@@ -105,6 +107,7 @@ class IngestReport:
     candidates: int
     observations: int
     warnings: list[str] = field(default_factory=list)
+    """Why a step did not run (no consent AOIs; no video: chips and detector skipped)."""
     consent_change: ConsentChange | None = None
     """Set when the AOIs changed under held data and were applied to it again."""
 
@@ -191,54 +194,53 @@ def _ingest_stream(
     """Observations and coverage passes of one stream."""
     chunks: list[pa.Table] = []
     reader = TelemetryReader(str(path), progress=progress)
-    dem = Dem(terrain.dem_path) if terrain.dem_path else None
     acc = CoverageAccumulator()
     obs_parts: list[pa.Table] = []
     stats = VmtiStats()
     sortie: str | None = None
-    try:
+    with Footprinter(terrain) as fp:
         for chunk in reader:
             if sortie is None:
                 sortie = _sortie_id(chunk, path)
             rep.packets += chunk.num_rows
             if detector is not None:
                 chunks.append(chunk)
-            res = compute_footprints(chunk, dem, terrain)
-            acc.add(footprints_table(chunk, res))
+            res, table = fp(chunk)
+            acc.add(table)
+            used = fp.terrain
+            assert used is not None
+            rep.terrain = used.source
             obs_parts.append(
                 vmti_observations(
                     chunk,
                     vocab,
                     sortie=sortie,
-                    terrain_height_m=terrain.terrain_height_m,
-                    dem=dem,
-                    use_stream_elevation=terrain.use_stream_elevation,
+                    terrain_height_m=used.terrain_height_m,
+                    dem=fp.dem,
+                    use_stream_elevation=used.use_stream_elevation,
                     sigmas=sigmas,
-                    frame_width_px=terrain.frame_width_px,
-                    frame_height_px=terrain.frame_height_px,
+                    frame_width_px=used.frame_width_px,
+                    frame_height_px=used.frame_height_px,
                     gsd_m=res["gsd_m"],
                     source_file=str(path),
                     stats=stats,
                 )
             )
-        if detector is not None and chunks:
+        if detector is not None and chunks and fp.terrain is not None:
             run = detect_video(
                 path,
                 pa.concat_tables(chunks),
                 detector,
                 sortie=sortie or path.stem,
-                terrain_height_m=terrain.terrain_height_m,
-                dem=dem,
-                use_stream_elevation=terrain.use_stream_elevation,
+                terrain_height_m=fp.terrain.terrain_height_m,
+                dem=fp.dem,
+                use_stream_elevation=fp.terrain.use_stream_elevation,
                 sigmas=sigmas,
                 every_n_frames=every_n_frames,
                 source_file=str(path),
             )
             rep.detector = run.as_dict()
             obs_parts.append(run.observations)
-    finally:
-        if dem is not None:
-            dem.close()
     rep.sortie = sortie or path.stem
     rep.vmti = stats.as_dict()
     rep.klv = {k: v for k, v in reader.stats.as_dict().items() if isinstance(v, int | float | str)}
@@ -283,6 +285,12 @@ def _aoi_diff(before: dict[str, str] | None, after: ConsentRegistry | None) -> d
         "removed": sorted(set(old) - set(new)),
         "changed": sorted(k for k in set(old) & set(new) if old[k] != new[k]),
     }
+
+
+def no_video_warning(path: Path, detector: bool) -> str:
+    """The ingest report's line for an input without video (raw KLV, or metadata alone)."""
+    steps = "chips and detector" if detector else "chips"
+    return f"{path.name}: no video: {steps} skipped, telemetry and VMTI ingested"
 
 
 def _registry(
@@ -356,6 +364,7 @@ def ingest(
     reports: list[InputReport] = []
     new_obs: list[pa.Table] = []
     new_passes: list[pa.Table] = []
+    warnings: list[str] = []
     for src in sources:
         path = Path(src)
         sha = file_sha256(path)
@@ -366,9 +375,13 @@ def ingest(
             rep.sortie = manifest["inputs"][sha].get("sortie")
             continue
         t0 = time.perf_counter()
+        video = False
         if kind == "marks":
             obs = marks_observations(read_marks(path), vocab, source_file=str(path))
         else:
+            video = carries_video(path)
+            if not video and (chips or detector is not None):
+                warnings.append(no_video_warning(path, detector is not None))
             cb = progress(path.name, path.stat().st_size) if progress else None
             obs, passes = _ingest_stream(
                 path,
@@ -377,12 +390,12 @@ def ingest(
                 terrain=terrain,
                 sigmas=sigmas,
                 progress=cb,
-                detector=detector,
+                detector=detector if video else None,
                 every_n_frames=every_n_frames,
             )
             new_passes.append(passes)
         obs = apply_consent(obs, registry)
-        if kind == "stream" and chips:
+        if kind == "stream" and chips and video:
             rep.chips = _cut_chips(path, obs, catalog)
         new_obs.append(obs)
         rep.status = "ingested"
@@ -438,7 +451,7 @@ def ingest(
         sites=sites.num_rows,
         candidates=_n_candidates(sites),
         observations=catalog.observations().num_rows,
-        warnings=[NO_AOIS_WARNING] if registry is None else [],
+        warnings=([NO_AOIS_WARNING] if registry is None else []) + warnings,
         consent_change=change,
     )
 

@@ -7,6 +7,7 @@ Shared by the CLI and the demo. Everything streams chunk by chunk as Arrow table
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from vigia.footprints import (
-    FOOTPRINT_SCHEMA,
-    GeoAccuracy,
-    TerrainOptions,
-    compute_footprints,
-    footprints_table,
-)
-from vigia.geo import Dem
+from vigia.footprints import FOOTPRINT_SCHEMA, Footprinter, GeoAccuracy, TerrainOptions
 from vigia.klv.batch import DecodeStats
 from vigia.outputs import output_format
 from vigia.telemetry.source import TelemetryReader, describe
@@ -51,19 +45,17 @@ FOOTPRINT_FORMATS = {".parquet": "parquet", ".geojson": "geojson", ".json": "geo
 
 
 def iter_footprints(
-    reader: TelemetryReader, opts: TerrainOptions, accuracy: GeoAccuracy | None = None
+    reader: Iterable[pa.Table], opts: TerrainOptions, accuracy: GeoAccuracy | None = None
 ) -> Iterator[pa.Table]:
-    """Footprint tables for every telemetry chunk of ``reader``."""
-    dem = Dem(opts.dem_path) if opts.dem_path else None
-    try:
+    """Footprint tables for every telemetry chunk of ``reader`` (one stream), over the terrain
+    :func:`vigia.footprints.resolve_terrain` makes of ``opts`` and its first chunk; with
+    ``accuracy``, also our frame centre and corners against the platform's."""
+    with Footprinter(opts) as fp:
         for telemetry in reader:
-            res = compute_footprints(telemetry, dem, opts)
+            res, table = fp(telemetry)
             if accuracy is not None:
                 accuracy.update(telemetry, res)
-            yield footprints_table(telemetry, res)
-    finally:
-        if dem is not None:
-            dem.close()
+            yield table
 
 
 def write_footprints(tables: Iterable[pa.Table], path: Path) -> int:
@@ -94,11 +86,20 @@ def _write_geojson(tables: Iterable[pa.Table], path: Path) -> int:
             times = pc.strftime(valid["time"], format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
             gsd = valid["gsd_m"].to_pylist()
             slant = valid["slant_range_m"].to_pylist()
-            for g, tm, gs, sr in zip(geoms, times, gsd, slant, strict=True):
+            terrain = valid["terrain_source"].to_pylist()
+            geo = valid["geo_source"].to_pylist()
+            for g, tm, gs, sr, ts, gso in zip(geoms, times, gsd, slant, terrain, geo, strict=True):
+                props = {
+                    "time": tm,
+                    "gsd_m": None if gs is None or math.isnan(gs) else gs,
+                    "slant_range_m": sr,
+                    "terrain_source": ts,
+                    "geo_source": gso,
+                }
                 feat = {
                     "type": "Feature",
                     "geometry": shapely.geometry.mapping(g),
-                    "properties": {"time": tm, "gsd_m": gs, "slant_range_m": sr},
+                    "properties": props,
                 }
                 fh.write(("" if first else ",\n") + json.dumps(feat))
                 first = False
@@ -129,18 +130,18 @@ def inspect_source(
     reader = TelemetryReader(
         source, strict=strict, duration_s=duration_s, progress=_bar(progress, "reading", info.size)
     )
-    if accuracy is None:
+
+    def summarised() -> Iterator[pa.Table]:
         for table in reader:
             summary.update(table)
-    else:
-        dem = Dem(terrain.dem_path) if terrain.dem_path else None
-        try:
-            for table in reader:
-                summary.update(table)
-                accuracy.update(table, compute_footprints(table, dem, terrain))
-        finally:
-            if dem is not None:
-                dem.close()
+            yield table
+
+    if accuracy is None:
+        for _ in summarised():
+            pass
+    else:  # the footprints stage itself, so that inspect --geo and footprints agree
+        for _ in iter_footprints(summarised(), terrain, accuracy):
+            pass
     report: dict[str, Any] = {
         "source": info.name,
         "kind": info.kind,

@@ -17,8 +17,6 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from vigia.errors import VigiaError
-
 if TYPE_CHECKING:
     from vigia.app.process import ProgressFactory
     from vigia.footprints import TerrainOptions
@@ -33,10 +31,22 @@ PROGRESS_MIN_BYTES = 4 << 20
 
 TerrainHeightOpt = Annotated[
     float | None,
-    typer.Option("--terrain-height", help="Terrain height above the ellipsoid (m)"),
+    typer.Option("--terrain-height", help="A constant terrain height above the ellipsoid (m)"),
 ]
 DemOpt = Annotated[
-    Path | None, typer.Option("--dem", help="A DEM GeoTIFF (heights in m above the ellipsoid)")
+    Path | None,
+    typer.Option(
+        "--dem",
+        help="A DEM GeoTIFF, heights above mean sea level (default: $VIGIA_DEM if set)",
+    ),
+]
+StreamElevationOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stream-elevation",
+        help="Use the stream's own frame-centre elevation (items 25/78) as terrain "
+        "(the default when there is no DEM)",
+    ),
 ]
 SourceArg = Annotated[
     str, typer.Argument(help="A .ts/.mpg transport stream, a raw KLV file, or udp://HOST:PORT")
@@ -59,11 +69,10 @@ def terrain(
     frame_width: int = 1280,
     frame_height: int = 720,
 ) -> TerrainOptions:
-    """The terrain of ``--terrain-height`` / ``--dem`` (at most one of them)."""
+    """The terrain options of ``--dem`` / ``--terrain-height`` / ``--stream-elevation`` (at most
+    one); with none, :func:`vigia.footprints.resolve_terrain` chooses when the stream is read."""
     from vigia.footprints import TerrainOptions
 
-    if terrain_height is not None and dem is not None:
-        raise VigiaError("give --terrain-height or --dem, not both")
     return TerrainOptions(
         terrain_height_m=terrain_height,
         dem_path=str(dem) if dem else None,

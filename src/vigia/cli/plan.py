@@ -10,7 +10,15 @@ import typer
 
 from vigia.cli.errors import group
 from vigia.cli.format import print_summary
-from vigia.cli.options import DemOpt, JsonOpt, TerrainHeightOpt, console, out, terrain
+from vigia.cli.options import (
+    DemOpt,
+    JsonOpt,
+    StreamElevationOpt,
+    TerrainHeightOpt,
+    console,
+    out,
+    terrain,
+)
 from vigia.cli.root import app
 
 plan_app = group(
@@ -65,11 +73,13 @@ def plan_compare(
     as_json: JsonOpt = False,
     terrain_height: TerrainHeightOpt = None,
     dem: DemOpt = None,
+    stream_elevation: StreamElevationOpt = False,
 ) -> None:
     """Compare a plan with what was flown: covered, missed and out-of-plan areas."""
     from vigia.app.plan import plan_vs_flown
 
-    summary = plan_vs_flown(plan_file, sources, terrain(terrain_height, dem), aois=aois)
+    opts = terrain(terrain_height, dem, stream_elevation=stream_elevation)
+    summary = plan_vs_flown(plan_file, sources, opts, aois=aois)
     if as_json:
         out.print_json(json.dumps(summary, default=str))
     else:

@@ -15,6 +15,7 @@ from vigia.cli.options import (
     DurationOpt,
     JsonOpt,
     SourceArg,
+    StreamElevationOpt,
     StrictOpt,
     TerrainHeightOpt,
     console,
@@ -37,11 +38,12 @@ def inspect(
     ] = False,
     terrain_height: TerrainHeightOpt = None,
     dem: DemOpt = None,
+    stream_elevation: StreamElevationOpt = False,
 ) -> None:
     """Summarise a sortie: duration, packets, items, platform, track, damage."""
     from vigia.app.process import inspect_source
 
-    opts = terrain(terrain_height, dem, stream_elevation=terrain_height is None and dem is None)
+    opts = terrain(terrain_height, dem, stream_elevation=stream_elevation)
     with progress_bars() as bars:
         report = inspect_source(
             source, opts, strict=strict, duration_s=duration, gap_s=gap, geo=geo, progress=bars
@@ -149,12 +151,7 @@ def footprints_cmd(
     ],
     terrain_height: TerrainHeightOpt = None,
     dem: DemOpt = None,
-    stream_elevation: Annotated[
-        bool,
-        typer.Option(
-            "--stream-elevation", help="Use the stream's own frame-centre elevation as terrain"
-        ),
-    ] = False,
+    stream_elevation: StreamElevationOpt = False,
     frame_width: Annotated[int, typer.Option(help="Frame width (pixels), for the GSD")] = 1280,
     frame_height: Annotated[int, typer.Option(help="Frame height (pixels)")] = 720,
     strict: StrictOpt = False,
@@ -185,6 +182,7 @@ def coverage(
     by: Annotated[str, typer.Option(help="Colour the map by 'passes' or 'gsd'")] = "passes",
     terrain_height: TerrainHeightOpt = None,
     dem: DemOpt = None,
+    stream_elevation: StreamElevationOpt = False,
 ) -> None:
     """Accumulate footprints into H3 cells: first/last seen, passes, best GSD, EO/IR, day/night."""
     from vigia.app.process import coverage_to_file
@@ -192,7 +190,7 @@ def coverage(
     cells = coverage_to_file(
         sources,
         output,
-        terrain(terrain_height, dem),
+        terrain(terrain_height, dem, stream_elevation=stream_elevation),
         png=png,
         aois=aois,
         res=res,
@@ -215,6 +213,7 @@ def compliance(
     res: Annotated[int, typer.Option(help="H3 resolution of the area accounting")] = 10,
     terrain_height: TerrainHeightOpt = None,
     dem: DemOpt = None,
+    stream_elevation: StreamElevationOpt = False,
 ) -> None:
     """Consent compliance: observed ground inside consent, and every out-of-consent span.
 
@@ -223,7 +222,9 @@ def compliance(
     """
     from vigia.app.process import compliance_report
 
-    report = compliance_report(source, aois, terrain(terrain_height, dem), res=res)
+    report = compliance_report(
+        source, aois, terrain(terrain_height, dem, stream_elevation=stream_elevation), res=res
+    )
     if as_json:
         out.print_json(json.dumps(report.to_dict(), default=str))
     else:

@@ -6,14 +6,17 @@ column names from here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import os
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
 import shapely
 
-from vigia.geo import Dem, compare_with_platform, footprint_polygons, footprints
+from vigia.errors import GeoError
+from vigia.geo import Dem, compare_with_platform, footprint_polygons, footprints, stream_elevation_m
 
 #: Telemetry columns carried over into the footprints table.
 CARRIED = ("source_offset", "pts_90k", "image_source_sensor")
@@ -33,14 +36,26 @@ FOOTPRINT_FIELDS = [
     pa.field("source_offset", pa.int64()),
     pa.field("pts_90k", pa.int64()),
     pa.field("image_source_sensor", pa.string()),
+    pa.field("terrain_source", pa.string()),
+    pa.field("geo_source", pa.string()),
     pa.field("footprint", pa.binary()),
 ]
 FOOTPRINT_SCHEMA = pa.schema(FOOTPRINT_FIELDS)
 
 
+#: The ``terrain_source`` of a footprint row: which terrain its lines of sight met.
+TERRAIN_SOURCES: Final = ("dem", "stream_elevation", "constant")
+
+#: The environment variable naming the DEM used when no terrain option is given.
+DEM_ENV: Final = "VIGIA_DEM"
+
+
 @dataclass(frozen=True)
 class TerrainOptions:
-    """Which terrain the lines of sight meet: a constant height, a DEM, or the stream's own."""
+    """Which terrain the lines of sight meet: a DEM, the stream's own, or a constant height.
+
+    Give at most one; :func:`resolve_terrain` turns the options into the terrain used.
+    """
 
     terrain_height_m: float | None = None
     dem_path: str | None = None
@@ -48,11 +63,61 @@ class TerrainOptions:
     frame_width_px: int = 1280
     frame_height_px: int = 720
 
+    def __post_init__(self) -> None:
+        chosen = [
+            self.dem_path is not None,
+            self.terrain_height_m is not None,
+            self.use_stream_elevation,
+        ]
+        if sum(chosen) > 1:
+            raise GeoError("give one of --dem, --terrain-height and --stream-elevation")
+
+    @property
+    def source(self) -> str | None:
+        """'dem', 'stream_elevation', 'constant' (see :data:`TERRAIN_SOURCES`), or None when
+        nothing is chosen yet (the default, for :func:`resolve_terrain` to settle)."""
+        if self.dem_path is not None:
+            return "dem"
+        if self.terrain_height_m is not None:
+            return "constant"
+        if self.use_stream_elevation:
+            return "stream_elevation"
+        return None
+
+
+#: The refusal when no terrain can be found.
+NO_TERRAIN = (
+    "no terrain to geolocate with: no DEM (--dem FILE or {env}) and the stream carries no "
+    "frame-centre elevation (ST 0601 item 25 or 78); give --terrain-height M (metres above "
+    "the ellipsoid) to use a constant height"
+)
+
+
+def resolve_terrain(opts: TerrainOptions, telemetry: pa.Table) -> TerrainOptions:
+    """The terrain the footprints of ``telemetry`` use: the one rule for every command.
+
+    An explicit option wins (``--dem``, ``--terrain-height``, ``--stream-elevation``; at most
+    one). With none: the DEM named by the environment variable ``VIGIA_DEM`` if set, else the
+    stream's own frame-centre elevation (items 78 / 25, smoothed along the track) if
+    ``telemetry`` (the first chunk of a stream) carries any, else a :class:`GeoError`, never a
+    silent ellipsoid at 0 m. ``--stream-elevation`` on a stream without it is refused the same way.
+    """
+    if opts.dem_path is not None or opts.terrain_height_m is not None:
+        return opts
+    if not opts.use_stream_elevation and (env := os.environ.get(DEM_ENV)):
+        return replace(opts, dem_path=env)
+    n = telemetry.num_rows
+    if n and np.isfinite(stream_elevation_m(telemetry, n)).any():
+        return replace(opts, use_stream_elevation=True)
+    raise GeoError(NO_TERRAIN.format(env=DEM_ENV))
+
 
 def compute_footprints(
     telemetry: pa.Table, dem: Dem | None, opts: TerrainOptions
 ) -> dict[str, np.ndarray]:
-    """The sensor model's per-row results (see :func:`vigia.geo.footprints`) for a chunk."""
+    """The per-row results (see :func:`vigia.geo.footprints`) for a chunk, with the platform's
+    own frame centre and corners where the pose cannot be used (``geo_source`` 'platform').
+    ``opts`` must be resolved (:func:`resolve_terrain`)."""
     return footprints(
         telemetry,
         terrain_height_m=opts.terrain_height_m,
@@ -60,11 +125,60 @@ def compute_footprints(
         use_stream_elevation=opts.use_stream_elevation,
         frame_width_px=opts.frame_width_px,
         frame_height_px=opts.frame_height_px,
+        platform_fallback=True,
     )
 
 
-def footprints_table(telemetry: pa.Table, res: dict[str, np.ndarray]) -> pa.Table:
-    """One footprint row per telemetry row (schema :data:`FOOTPRINT_SCHEMA`) from ``res``."""
+class Footprinter:
+    """The footprints stage over the chunks of one stream: resolves the terrain on the first
+    chunk (:func:`resolve_terrain`), holds the DEM open, and makes each chunk's footprints.
+
+    >>> with Footprinter(opts) as fp:  # doctest: +SKIP
+    ...     for chunk in reader:
+    ...         res, table = fp(chunk)
+    """
+
+    def __init__(self, opts: TerrainOptions) -> None:
+        self.opts = opts
+        self.terrain: TerrainOptions | None = None
+        """The resolved terrain, once the first chunk has been seen."""
+        self.dem: Dem | None = None
+
+    def __call__(self, telemetry: pa.Table) -> tuple[dict[str, np.ndarray], pa.Table]:
+        """The per-row results and the footprints table of one telemetry chunk."""
+        if self.terrain is None:
+            terrain = resolve_terrain(self.opts, telemetry)
+            if terrain.dem_path is not None:
+                self.dem = Dem(terrain.dem_path)
+            self.terrain = terrain
+        res = compute_footprints(telemetry, self.dem, self.terrain)
+        return res, footprints_table(telemetry, res, self.terrain)
+
+    def close(self) -> None:
+        """Close the DEM, if one is open."""
+        if self.dem is not None:
+            self.dem.close()
+            self.dem = None
+
+    def __enter__(self) -> Footprinter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def footprints_table(
+    telemetry: pa.Table, res: dict[str, np.ndarray], terrain: TerrainOptions
+) -> pa.Table:
+    """One footprint row per telemetry row (schema :data:`FOOTPRINT_SCHEMA`) from ``res``,
+    computed over the resolved ``terrain``."""
+    if terrain.source is None:
+        raise GeoError("footprints need a resolved terrain (see resolve_terrain)")
     polys = footprint_polygons(res)
     wkb = shapely.to_wkb(polys)
     arrays: dict[str, Any] = {"time": telemetry["precision_time_stamp"]}
@@ -74,6 +188,8 @@ def footprints_table(telemetry: pa.Table, res: dict[str, np.ndarray]) -> pa.Tabl
     arrays["reason"] = pa.array(res["reason"].astype(str), type=pa.string())
     for c in CARRIED:
         arrays[c] = telemetry[c]
+    arrays["terrain_source"] = pa.array([terrain.source] * telemetry.num_rows, pa.string())
+    arrays["geo_source"] = pa.array(res["geo_source"].astype(str), type=pa.string())
     arrays["footprint"] = pa.array(wkb, type=pa.binary())
     return pa.Table.from_pydict(arrays, schema=FOOTPRINT_SCHEMA)
 
@@ -86,10 +202,14 @@ class GeoAccuracy:
     corner_m: list[np.ndarray] = field(default_factory=list)
 
     def update(self, telemetry: pa.Table, res: dict[str, np.ndarray]) -> None:
-        """Add one chunk's per-row differences."""
+        """Add one chunk's per-row differences; rows that took the platform's own values
+        (``geo_source`` 'platform') compare nothing and are left out."""
         cmp = compare_with_platform(telemetry, res)
-        self.centre_m.append(np.asarray(cmp["center_horizontal_m"], dtype=float))
-        self.corner_m.append(np.asarray(cmp["corner_horizontal_m"], dtype=float).reshape(-1))
+        ours = np.asarray(res["geo_source"]) != "platform"
+        centre = np.asarray(cmp["center_horizontal_m"], dtype=float)
+        corner = np.asarray(cmp["corner_horizontal_m"], dtype=float)
+        self.centre_m.append(np.where(ours, centre, np.nan))
+        self.corner_m.append(np.where(ours[:, None], corner, np.nan).reshape(-1))
 
     def as_dict(self) -> dict[str, Any]:
         """Median and p95 horizontal differences (m) where both sides exist."""

@@ -7,7 +7,14 @@ value is missing.
 """
 
 from vigia.geo.dem import Dem
-from vigia.geo.footprint import compare_with_platform, footprint_polygons, footprints
+from vigia.geo.footprint import (
+    GEO_SOURCES,
+    compare_with_platform,
+    footprint_polygons,
+    footprints,
+    platform_geolocation,
+    stream_elevation_m,
+)
 from vigia.geo.geoid import ellipsoid_height_m, geoid_undulation_m, msl_height_m
 from vigia.geo.pixel import PoseSigmas, ce90_m, ground_to_pixel, pixel_to_ground
 from vigia.geo.sensor import REASONS, Pose, camera_to_ecef_matrix, pose_from_columns
@@ -22,6 +29,7 @@ from vigia.geo.wgs84 import (
 )
 
 __all__ = [
+    "GEO_SOURCES",
     "REASONS",
     "Dem",
     "Pose",
@@ -43,5 +51,7 @@ __all__ = [
     "msl_height_m",
     "ned_to_ecef",
     "pixel_to_ground",
+    "platform_geolocation",
     "pose_from_columns",
+    "stream_elevation_m",
 ]

@@ -7,6 +7,7 @@ in cache); no per-row Python. See :mod:`vigia.geo.sensor` for the rotation conve
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -22,11 +23,13 @@ from vigia.geo.geoid import geoid_undulation_m
 from vigia.geo.intersect import ecef_to_latlon, ray_dem, ray_ellipsoid
 from vigia.geo.sensor import (
     ABOVE_HORIZON,
+    BAD_FOV,
     BELOW_TERRAIN,
     CORNER_ABOVE_HORIZON,
     CORNER_OUTSIDE_DEM,
     MISSING,
     OK,
+    OUT_OF_RANGE,
     OUTSIDE_DEM,
     REASON_DTYPE,
     REASONS,
@@ -44,7 +47,23 @@ from vigia.geo.wgs84 import WGS84_A_M, WGS84_B_M, WGS84_E2
 _DEG2RAD: Final = np.pi / 180.0
 _RAD2DEG: Final = 180.0 / np.pi
 
-__all__ = ["CORNERS_UV", "compare_with_platform", "footprint_polygons", "footprints"]
+__all__ = [
+    "CORNERS_UV",
+    "GEO_SOURCES",
+    "STREAM_ELEVATION_WINDOW",
+    "compare_with_platform",
+    "footprint_polygons",
+    "footprints",
+    "platform_geolocation",
+    "stream_elevation_m",
+]
+
+#: How each footprint row was geolocated: by the sensor model (the pose, items 5-7, 13-19)
+#: or taken from the platform's own frame centre and corners (items 23-33, 78, 82-89).
+GEO_SOURCES: Final = ("sensor_model", "platform")
+
+#: Rows of the running median that smooths the stream's frame-centre elevation along the track.
+STREAM_ELEVATION_WINDOW: Final = 9
 
 CHUNK_ROWS: Final = 1 << 14
 
@@ -67,6 +86,33 @@ class Terrain:
         return Terrain(heights_m=self.heights_m[index], dem=self.dem)
 
 
+def stream_elevation_m(columns: Any, n_rows: int, *, window: int = 1) -> FloatArray:
+    """The stream's own frame-centre height above the ellipsoid (m), one per row.
+
+    Item 78 (HAE) where present, else item 25 (MSL) plus the EGM96 undulation at items 23/24;
+    NaN where neither is. With ``window`` > 1, the running median of the finite values over
+    ``window`` consecutive rows (centred), which smooths the platform's quantised, noisy
+    estimate along the track and bridges short gaps; a row with no finite value in its window
+    stays NaN.
+    """
+    hae = column(columns, "frame_center_height_above_ellipsoid", n_rows)
+    msl = column(columns, "frame_center_elevation", n_rows)
+    need = np.isnan(hae) & ~np.isnan(msl)
+    if need.any():
+        hae = hae.copy()
+        fc_lat = column(columns, "frame_center_latitude", n_rows)[need]
+        fc_lon = column(columns, "frame_center_longitude", n_rows)[need]
+        hae[need] = msl[need] + geoid_undulation_m(fc_lat, fc_lon)
+    if window <= 1 or n_rows == 0 or np.isnan(hae).all():
+        return hae
+    half = window // 2
+    padded = np.concatenate([np.full(half, np.nan), hae, np.full(half, np.nan)])
+    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows stay NaN
+        return np.asarray(np.nanmedian(view, axis=1), dtype=np.float64)
+
+
 def terrain_from_options(
     columns: Any,
     n_rows: int,
@@ -79,8 +125,8 @@ def terrain_from_options(
 
     At most one option may be given; with none, the terrain is the WGS84 ellipsoid (h = 0).
     ``terrain_height_m`` is a height above the ellipsoid (m), a scalar or one per row.
-    ``use_stream_elevation`` takes each row's frame-centre height from the stream: item 78
-    (HAE) if present, else item 25 (MSL) plus the EGM96 undulation at items 23/24.
+    ``use_stream_elevation`` takes each row's frame-centre height from the stream, smoothed
+    along the track (:func:`stream_elevation_m` over :data:`STREAM_ELEVATION_WINDOW` rows).
     """
     chosen = sum([terrain_height_m is not None, dem is not None, bool(use_stream_elevation)])
     if chosen > 1:
@@ -90,14 +136,7 @@ def terrain_from_options(
             raise GeoError(f"dem must be a vigia.geo.Dem, not {type(dem).__name__}")
         return Terrain(dem=dem), np.zeros(n_rows, dtype=bool)
     if use_stream_elevation:
-        hae = column(columns, "frame_center_height_above_ellipsoid", n_rows)
-        msl = column(columns, "frame_center_elevation", n_rows)
-        need = np.isnan(hae) & ~np.isnan(msl)
-        if need.any():
-            hae = hae.copy()
-            fc_lat = column(columns, "frame_center_latitude", n_rows)[need]
-            fc_lon = column(columns, "frame_center_longitude", n_rows)[need]
-            hae[need] = msl[need] + geoid_undulation_m(fc_lat, fc_lon)
+        hae = stream_elevation_m(columns, n_rows, window=STREAM_ELEVATION_WINDOW)
         return Terrain(heights_m=hae), np.isnan(hae)
     if terrain_height_m is None:
         return Terrain(heights_m=np.zeros(n_rows)), np.zeros(n_rows, dtype=bool)
@@ -264,6 +303,7 @@ def footprints(
     frame_width_px: int = 1280,
     frame_height_px: int = 720,
     defaults: Mapping[str, float] | None = None,
+    platform_fallback: bool = False,
 ) -> dict[str, np.ndarray]:
     """Frame centre, corners, slant range and GSD of every row of ST 0601 telemetry.
 
@@ -286,8 +326,18 @@ def footprints(
       'above_horizon' (boresight), or 'corner_outside_dem' / 'corner_above_horizon' (centre
       known, some corner not).
 
+    * ``geo_source`` (object array of str): 'sensor_model' (computed from the pose), or
+      'platform' where ``platform_fallback`` took the platform's own values.
+
     Bad rows are flagged, never raised; every number of a row whose pose is unusable is NaN,
-    and the centre values are NaN unless the boresight meets the terrain.
+    and the centre values are NaN unless the boresight meets the terrain. With
+    ``platform_fallback``, a row whose pose cannot be used (reason 'missing_items',
+    'out_of_range' or 'bad_fov': an error value or a missing item, such as the pitch) takes the
+    platform's own frame centre and corners instead (see :func:`platform_geolocation`) and is
+    marked 'platform': centre from items 23/24 (height item 78, or 25 + EGM96), corners from
+    items 82-89 or the offsets 26-33, slant range item 21, GSD NaN. Such a row is valid
+    (reason 'ok') only when the centre and all four corners are there; the platform's values
+    are unchecked (nothing here can tell their error).
     """
     if frame_width_px <= 0 or frame_height_px <= 0:
         raise GeoError("frame_width_px and frame_height_px must be positive")
@@ -331,9 +381,68 @@ def footprints(
         lat, lon = result[f"corner{k}_lat"], result[f"corner{k}_lon"]
         lat[np.isnan(lon)] = np.nan
         lon[np.isnan(lat)] = np.nan
+    geo_source = np.zeros(n, dtype=np.int8)
+    if platform_fallback:
+        _platform_rows(columns, n, pose_code, code, geo_source, result)
     result["valid"] = code == OK
     result["reason"] = np.asarray(REASONS, dtype=REASON_DTYPE)[code]
+    result["geo_source"] = np.asarray(GEO_SOURCES, dtype=object)[geo_source]
     return result
+
+
+def platform_geolocation(columns: Any, n_rows: int) -> dict[str, FloatArray]:
+    """The platform's own frame centre and corners, as sent in the stream.
+
+    ``center_lat``/``center_lon`` from items 23/24, ``center_h`` (m HAE) from item 78 or item 25
+    plus the EGM96 undulation (unsmoothed :func:`stream_elevation_m`), and ``corner{k}_lat/lon``
+    from the full corners 82-89 where present, else the frame centre plus the offsets 26-33;
+    ``slant_range_m`` from item 21. NaN where the stream does not say.
+    """
+    fc_lat = column(columns, "frame_center_latitude", n_rows)
+    fc_lon = column(columns, "frame_center_longitude", n_rows)
+    out = {
+        "center_lat": fc_lat,
+        "center_lon": fc_lon,
+        "center_h": stream_elevation_m(columns, n_rows),
+        "slant_range_m": column(columns, "slant_range", n_rows),
+    }
+    for k in range(1, 5):
+        full_lat = column(columns, f"corner_latitude_point_{k}_full", n_rows)
+        full_lon = column(columns, f"corner_longitude_point_{k}_full", n_rows)
+        off_lat = fc_lat + column(columns, f"offset_corner_latitude_point_{k}", n_rows)
+        off_lon = fc_lon + column(columns, f"offset_corner_longitude_point_{k}", n_rows)
+        use_full = np.isfinite(full_lat) & np.isfinite(full_lon)
+        out[f"corner{k}_lat"] = np.where(use_full, full_lat, off_lat)
+        out[f"corner{k}_lon"] = np.where(use_full, full_lon, off_lon)
+    return out
+
+
+def _platform_rows(
+    columns: Any,
+    n: int,
+    pose_code: NDArray[np.int8],
+    code: NDArray[np.int8],
+    geo_source: NDArray[np.int8],
+    result: dict[str, np.ndarray],
+) -> None:
+    """Fill the rows whose pose cannot be used with the platform's own values (in place)."""
+    bad_pose = np.isin(pose_code, (MISSING, OUT_OF_RANGE, BAD_FOV))
+    if not bad_pose.any():
+        return
+    plat = platform_geolocation(columns, n)
+    has_centre = np.isfinite(plat["center_lat"]) & np.isfinite(plat["center_lon"])
+    take = bad_pose & has_centre
+    if not take.any():
+        return
+    geo_source[take] = GEO_SOURCES.index("platform")
+    corners_ok = np.ones(n, dtype=bool)
+    for k in range(1, 5):
+        corners_ok &= np.isfinite(plat[f"corner{k}_lat"]) & np.isfinite(plat[f"corner{k}_lon"])
+    for key, values in plat.items():
+        result[key][take] = values[take]
+    for key in ("gsd_m", "gsd_x_m", "gsd_y_m"):
+        result[key][take] = np.nan
+    code[take & corners_ok] = OK
 
 
 def footprint_polygons(result: Mapping[str, np.ndarray]) -> NDArray[np.object_]:
@@ -387,24 +496,18 @@ def compare_with_platform(columns: Any, result: Mapping[str, np.ndarray]) -> dic
     and their summaries (``*_stats``: n, median_m, p95_m) over rows where both sides exist.
     """
     n = row_count(columns)
-    fc_lat = column(columns, "frame_center_latitude", n)
-    fc_lon = column(columns, "frame_center_longitude", n)
-    fc_hae = column(columns, "frame_center_height_above_ellipsoid", n)
-    fc_msl = column(columns, "frame_center_elevation", n)
-    fc_hae = np.where(np.isnan(fc_hae), fc_msl + geoid_undulation_m(fc_lat, fc_lon), fc_hae)
-    center_h = _distance_m(result["center_lat"], result["center_lon"], fc_lat, fc_lon)
-    center_v = np.abs(result["center_h"] - fc_hae)
+    plat = platform_geolocation(columns, n)
+    center_h = _distance_m(
+        result["center_lat"], result["center_lon"], plat["center_lat"], plat["center_lon"]
+    )
+    center_v = np.abs(result["center_h"] - plat["center_h"])
     corner = np.full((n, 4), np.nan)
     for k in range(1, 5):
-        full_lat = column(columns, f"corner_latitude_point_{k}_full", n)
-        full_lon = column(columns, f"corner_longitude_point_{k}_full", n)
-        off_lat = fc_lat + column(columns, f"offset_corner_latitude_point_{k}", n)
-        off_lon = fc_lon + column(columns, f"offset_corner_longitude_point_{k}", n)
-        use_full = np.isfinite(full_lat) & np.isfinite(full_lon)
-        plat_lat = np.where(use_full, full_lat, off_lat)
-        plat_lon = np.where(use_full, full_lon, off_lon)
         corner[:, k - 1] = _distance_m(
-            result[f"corner{k}_lat"], result[f"corner{k}_lon"], plat_lat, plat_lon
+            result[f"corner{k}_lat"],
+            result[f"corner{k}_lon"],
+            plat[f"corner{k}_lat"],
+            plat[f"corner{k}_lon"],
         )
     return {
         "center_horizontal_m": center_h,
