@@ -16,6 +16,7 @@ import pyarrow as pa
 import shapely
 
 from vigia.errors import GeoError
+from vigia.footprints.plausible import implausible_reasons
 from vigia.geo import Dem, compare_with_platform, footprint_polygons, footprints, stream_elevation_m
 
 #: Telemetry columns carried over into the footprints table.
@@ -116,9 +117,11 @@ def compute_footprints(
     telemetry: pa.Table, dem: Dem | None, opts: TerrainOptions
 ) -> dict[str, np.ndarray]:
     """The per-row results (see :func:`vigia.geo.footprints`) for a chunk, with the platform's
-    own frame centre and corners where the pose cannot be used (``geo_source`` 'platform').
-    ``opts`` must be resolved (:func:`resolve_terrain`)."""
-    return footprints(
+    own frame centre and corners where the pose cannot be used (``geo_source`` 'platform'), and
+    every physically impossible row invalid with its reason
+    (:func:`vigia.footprints.plausible.implausible_reasons`). ``opts`` must be resolved
+    (:func:`resolve_terrain`)."""
+    res = footprints(
         telemetry,
         terrain_height_m=opts.terrain_height_m,
         dem=dem,
@@ -127,6 +130,12 @@ def compute_footprints(
         frame_height_px=opts.frame_height_px,
         platform_fallback=True,
     )
+    why = implausible_reasons(telemetry, res)
+    bad = why != None  # noqa: E711 (element-wise on an object array)
+    if bad.any():
+        res["valid"] = res["valid"] & ~bad
+        res["reason"] = np.where(bad, why, res["reason"])
+    return res
 
 
 class Footprinter:

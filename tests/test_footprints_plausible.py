@@ -1,0 +1,98 @@
+"""Damaged data never becomes geometry: a real stream with one bit-flipped time, one position
+jump, one garbage pose and one packet the decoder flagged keeps those rows, invalid with their
+reason, and only those; clean real streams and the scenario lose nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from tests.helpers.data import data_path
+from vigia.app.process import iter_footprints
+from vigia.footprints import Footprinter, TerrainOptions
+from vigia.footprints.plausible import MAX_PLATFORM_SPEED_MPS
+from vigia.scenario.sortie import write_sample_sortie
+from vigia.telemetry.source import TelemetryReader
+
+#: What a bit flip in the top bytes of ST 0601 item 2 decodes to: the year 4310 (µs).
+YEAR_4310_US = 73_869_000_000 * 1_000_000
+
+
+def _telemetry(name: str) -> pa.Table:
+    return pa.concat_tables(list(TelemetryReader(str(data_path("realdata", name)))))
+
+
+def _set(table: pa.Table, name: str, row: int, value: object) -> pa.Table:
+    field = table.schema.field(name)
+    values = table.column(name).to_pylist()
+    values[row] = value
+    return table.set_column(table.schema.get_field_index(name), field, pa.array(values, field.type))
+
+
+def _reasons(table: pa.Table) -> list[str]:
+    with Footprinter(TerrainOptions()) as fp:
+        _, out = fp(table)
+    assert out.num_rows == table.num_rows  # nothing is dropped
+    valid = out["valid"].to_pylist()
+    reasons = out["reason"].to_pylist()
+    assert [r == "ok" for r in reasons] == valid
+    return reasons
+
+
+def test_each_kind_of_damage_is_flagged_alone() -> None:
+    clean = _telemetry("Cheyenne.bin")
+    assert set(_reasons(clean)) == {"ok"}
+    t = clean
+    times = t.column("precision_time_stamp").cast(pa.int64()).to_pylist()
+    times[100] = YEAR_4310_US
+    t = t.set_column(
+        t.schema.get_field_index("precision_time_stamp"),
+        t.schema.field("precision_time_stamp"),
+        pa.array(times, pa.int64()).cast(t.schema.field("precision_time_stamp").type),
+    )
+    lat = t.column("sensor_latitude").to_pylist()
+    t = _set(t, "sensor_latitude", 200, lat[200] + 1.0)  # 111 km in a fifth of a second
+    # a garbage pose: looking straight down through a 150-degree lens
+    t = _set(t, "sensor_relative_elevation_angle", 300, -85.0)
+    t = _set(t, "sensor_horizontal_field_of_view", 300, 150.0)
+    t = _set(t, "sensor_vertical_field_of_view", 300, 150.0)
+    flags = ["checksum" if i == 50 else None for i in range(t.num_rows)]
+    t = t.append_column("damage", pa.array(flags, pa.string()))
+    reasons = _reasons(t)
+    flagged = {i: r for i, r in enumerate(reasons) if r != "ok"}
+    assert flagged.get(50) == "damaged"
+    assert flagged.get(100) == "bad_time"
+    assert flagged.get(200) == "position_jump"
+    assert flagged.get(300) in (
+        "footprint_too_large",
+        "bad_fov",
+        "above_horizon",
+        "corner_above_horizon",
+    )
+    assert set(flagged) == {50, 100, 200, 300}  # the neighbours of a damaged packet stay good
+
+
+def test_a_jump_slower_than_the_platform_is_not_flagged() -> None:
+    t = _telemetry("Cheyenne.bin")
+    lat = np.asarray(t.column("sensor_latitude").to_pylist())
+    # a steady drift of 100 m/s north over the whole stream: fast, but possible
+    times = t.column("precision_time_stamp").cast(pa.int64()).to_numpy() / 1e6
+    drift = (times - times[0]) * (0.8 * MAX_PLATFORM_SPEED_MPS) / 111_000.0
+    t = t.set_column(
+        t.schema.get_field_index("sensor_latitude"), "sensor_latitude", pa.array(lat + drift)
+    )
+    assert "position_jump" not in _reasons(t)
+
+
+@pytest.mark.parametrize("name", ["Cheyenne.bin", "predator.klv"])
+def test_clean_real_streams_lose_nothing(name: str) -> None:
+    assert set(_reasons(_telemetry(name))) == {"ok"}
+
+
+def test_the_scenario_loses_nothing(tmp_path: Path) -> None:
+    sortie = write_sample_sortie(tmp_path / "s.ts", minutes=2.0)
+    tables = list(iter_footprints(TelemetryReader(str(sortie)), TerrainOptions()))
+    assert set(pa.concat_tables(tables)["reason"].to_pylist()) == {"ok"}
