@@ -96,3 +96,30 @@ def test_the_scenario_loses_nothing(tmp_path: Path) -> None:
     sortie = write_sample_sortie(tmp_path / "s.ts", minutes=2.0)
     tables = list(iter_footprints(TelemetryReader(str(sortie)), TerrainOptions()))
     assert set(pa.concat_tables(tables)["reason"].to_pylist()) == {"ok"}
+
+
+def test_vmti_of_a_damaged_packet_is_not_placed(tmp_path: Path) -> None:
+    from vigia.exploit.vmti import vmti_observations
+    from vigia.exploit.vocabulary import default_vocabulary
+    from vigia.scenario import build_world, fly_sorties
+
+    (sortie,) = fly_sorties(build_world(5), tmp_path, 1, minutes=2.0)
+    tel = pa.concat_tables(list(TelemetryReader(str(sortie.path))))
+    vocab = default_vocabulary()
+    clean = vmti_observations(tel, vocab, sortie="S", use_stream_elevation=True)
+    assert clean.num_rows and set(clean["status"].to_pylist()) == {"ok"}
+    offsets = tel["source_offset"].to_pylist()
+    hit = offsets.index(clean["source_offset"][clean.num_rows // 2].as_py())
+    flags = ["checksum" if i == hit else None for i in range(tel.num_rows)]
+    damaged = vmti_observations(
+        tel.append_column("damage", pa.array(flags, pa.string())),
+        vocab,
+        sortie="S",
+        use_stream_elevation=True,
+    )
+    assert damaged.num_rows == clean.num_rows  # kept, not dropped
+    bad = [r for r in damaged.to_pylist() if r["status"] != "ok"]
+    assert bad and all(r["reason"] == "damaged packet: damaged" for r in bad)
+    assert len(bad) == sum(
+        1 for r in clean.to_pylist() if r["source_offset"] == tel["source_offset"][hit].as_py()
+    )

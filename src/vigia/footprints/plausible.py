@@ -37,6 +37,7 @@ __all__ = [
     "MAX_CORNER_TO_SLANT",
     "MAX_PLATFORM_SPEED_MPS",
     "MAX_TIME_FROM_MEDIAN_S",
+    "implausible_packets",
     "implausible_reasons",
 ]
 
@@ -96,29 +97,34 @@ def _position_jumps(telemetry: pa.Table, t_us: npt.NDArray[np.int64]) -> npt.NDA
     return np.isfinite(d) & (d > allowed)
 
 
-def implausible_reasons(telemetry: pa.Table, res: dict[str, np.ndarray]) -> npt.NDArray[np.object_]:
-    """Per row of ``telemetry`` (and its footprint results ``res``, see
-    :func:`vigia.geo.footprints`): why the footprint must not be used, or None (module doc)."""
+def implausible_packets(telemetry: pa.Table) -> npt.NDArray[np.object_]:
+    """Per telemetry row: ``damaged``, ``bad_time`` or ``position_jump`` (module doc), or None;
+    what makes a packet unusable whatever is computed from it (footprints, VMTI positions)."""
     n = telemetry.num_rows
     why = np.full(n, None, dtype=object)
     if n == 0:
         return why
-
-    def mark(mask: npt.NDArray[np.bool_], reason: str) -> None:
-        why[mask & (why == None)] = reason  # noqa: E711 (element-wise on an object array)
-
     if "damage" in telemetry.column_names:
-        mark(
-            np.asarray(telemetry.column("damage").is_valid().to_numpy(zero_copy_only=False)),
-            "damaged",
-        )
+        flagged = telemetry.column("damage").is_valid().to_numpy(zero_copy_only=False)
+        why[np.asarray(flagged, bool)] = "damaged"
     t_us, has_t = time_us_column(telemetry.column("precision_time_stamp"))
     bad_t = ~has_t | implausible_time_mask(t_us)
     if (~bad_t).any():
         median = float(np.median(t_us[~bad_t]))
         bad_t |= np.abs(t_us.astype(np.float64) - median) > MAX_TIME_FROM_MEDIAN_S * 1e6
-    mark(bad_t, "bad_time")
-    mark(_position_jumps(telemetry, t_us) & ~bad_t, "position_jump")
+    why[bad_t & (why == None)] = "bad_time"  # noqa: E711 (element-wise on an object array)
+    jump = _position_jumps(telemetry, t_us) & ~bad_t
+    why[jump & (why == None)] = "position_jump"  # noqa: E711
+    return why
+
+
+def implausible_reasons(telemetry: pa.Table, res: dict[str, np.ndarray]) -> npt.NDArray[np.object_]:
+    """Per row of ``telemetry`` (and its footprint results ``res``, see
+    :func:`vigia.geo.footprints`): why the footprint must not be used, or None (module doc)."""
+    why = implausible_packets(telemetry)
+    n = telemetry.num_rows
+    if n == 0:
+        return why
     slant = np.asarray(res["slant_range_m"], np.float64)
     far = np.zeros(n, bool)
     for k in range(1, 5):
@@ -127,5 +133,5 @@ def implausible_reasons(telemetry: pa.Table, res: dict[str, np.ndarray]) -> npt.
         )
         with np.errstate(invalid="ignore"):
             far |= np.isfinite(d) & np.isfinite(slant) & (d > MAX_CORNER_TO_SLANT * slant)
-    mark(far, "footprint_too_large")
+    why[far & (why == None)] = "footprint_too_large"  # noqa: E711
     return why
