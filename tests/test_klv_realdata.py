@@ -5,9 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from tests.helpers.data import data_path
+from vigia.errors import ItemError
 from vigia.klv.batch import SCHEMA, decode_buffer
+from vigia.klv.ber import encode_ber_length
+from vigia.klv.keys import ST0601_KEY
+from vigia.klv.localset import encode_item, with_checksum
+from vigia.telemetry import usable_rows
 from vigia.telemetry.source import read_telemetry
 from vigia.telemetry.table import PARQUET_SCHEMA, TelemetryWriter, summarise
 
@@ -50,3 +56,73 @@ def test_empty_sortie_writes_the_same_schema(tmp_path: Path) -> None:
     assert pq.read_schema(out).names == PARQUET_SCHEMA.names
     _, stats = decode_buffer(real(MISB_0601).read_bytes())
     assert stats.sentinels["platform_pitch_angle"] == 2748
+
+
+# --- damage: flagged in the table, counted per packet, never used ----------------------------
+def _packet(ts_us: int, heading: bytes = b"\x10\x00", *, bad_checksum: bool = False) -> bytes:
+    pkt = bytearray(
+        with_checksum(ST0601_KEY, [(2, ts_us.to_bytes(8, "big")), (5, heading), (13, b"\x10" * 4)])
+    )
+    if bad_checksum:
+        pkt[-1] ^= 0xFF
+    return bytes(pkt)
+
+
+GOOD_US = 1_700_000_000_000_000
+
+
+def test_checksum_failures_stay_in_the_table_flagged_and_unusable() -> None:
+    table, stats = decode_buffer(real("HD_H264_0903_TS_SYN_V1_001.klv").read_bytes())
+    assert table.num_rows == 30
+    assert table["damage"].to_pylist() == ["checksum"] * 30
+    assert not usable_rows(table).any()
+    assert stats.damage == {"checksum": 30}
+    clean, _ = decode_buffer(real(MISB_0601).read_bytes())
+    assert clean["damage"].null_count == clean.num_rows
+    assert usable_rows(clean).all()
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 40])
+def test_every_packet_with_a_bad_item_is_counted(n: int) -> None:
+    # 16 and more same-layout packets are decoded as one template run: each still counts.
+    data = b"".join(_packet(GOOD_US + i, heading=b"\x01") for i in range(n))
+    table, stats = decode_buffer(data)
+    assert table.num_rows == n
+    assert stats.item_errors == {"platform_heading_angle": n}
+
+
+@pytest.mark.parametrize("n", [1, 20])
+def test_bad_checksums_are_flagged_per_packet(n: int) -> None:
+    data = b"".join(_packet(GOOD_US + i, bad_checksum=i % 2 == 0) for i in range(n))
+    table, stats = decode_buffer(data)
+    expect = ["checksum" if i % 2 == 0 else None for i in range(n)]
+    assert table["damage"].to_pylist() == expect
+    assert usable_rows(table).tolist() == [d is None for d in expect]
+    assert stats.checksum_failures == stats.damage["checksum"] == len([e for e in expect if e])
+
+
+@pytest.mark.parametrize("n", [1, 20])
+def test_implausible_times_are_flagged_not_dates(n: int, tmp_path: Path) -> None:
+    year_4310 = 74_000_000_000_000_000
+    times = [year_4310 if i == 0 else (1 << 64) - 1 if i == 1 else GOOD_US + i for i in range(n)]
+    table, stats = decode_buffer(b"".join(_packet(t) for t in times))
+    damage = table["damage"].to_pylist()
+    assert damage[0] == "time" and table["precision_time_stamp"][0].as_py() is None
+    if n > 1:
+        assert damage[1] == "time" and damage[2:] == [None] * (n - 2)
+    assert stats.damage["time"] == min(n, 2)
+    table.to_pylist()  # no OverflowError on any value
+    summary = summarise([table]).as_dict()
+    assert summary["start"] is None or summary["start"].startswith("2023")
+    with pytest.raises(ItemError):
+        decode_buffer(_packet(year_4310), strict=True)
+
+
+def test_a_local_set_cut_short_is_flagged_truncated() -> None:
+    good = _packet(GOOD_US)
+    value = encode_item(2, GOOD_US.to_bytes(8, "big")) + b"\x05\x09\x10"  # item runs past the end
+    cut = ST0601_KEY + encode_ber_length(len(value)) + value
+    table, stats = decode_buffer(good + cut + good)
+    assert table["damage"].to_pylist() == [None, "truncated", None]
+    assert stats.damage == {"truncated": 1}
+    assert stats.damaged_packets == 1

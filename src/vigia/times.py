@@ -22,6 +22,7 @@ from vigia.errors import TimeError
 
 __all__ = [
     "EPOCH",
+    "PLAUSIBLE_US",
     "US_PER_S",
     "aware_utc",
     "format_time_us",
@@ -36,6 +37,9 @@ __all__ = [
 #: Microseconds per second.
 US_PER_S = 1_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Times a platform can really carry, ``[first, last)`` in µs: 1990-01-01 to 2100-01-01 UTC.
+#: A decoded time outside is damage (a flipped bit, a wrong epoch), never a date to print.
+PLAUSIBLE_US = (631_152_000 * US_PER_S, 4_102_444_800 * US_PER_S)
 
 
 def _us_of(t: datetime) -> int:

@@ -24,6 +24,7 @@ from vigia.klv import st0601
 from vigia.klv.ber import encode_ber_length, encode_ber_oid
 from vigia.klv.keys import KEY_LENGTH, ST0601_KEY, UL_PREFIX
 from vigia.klv.st0601 import ITEMS, Kind
+from vigia.times import PLAUSIBLE_US
 
 _KEY_ARRAY = np.frombuffer(ST0601_KEY, dtype=np.uint8)
 #: Keep at most this many example errors in the statistics.
@@ -48,6 +49,7 @@ class DecodeStats:
     unknown_tags: dict[int, int] = field(default_factory=dict)
     repeated_tags: int = 0
     sentinels: dict[str, int] = field(default_factory=dict)  # column -> sentinel values seen
+    damage: dict[str, int] = field(default_factory=dict)  # reason -> rows flagged in ``damage``
     errors: list[VigiaError] = field(default_factory=list)
 
     def note(self, error: VigiaError) -> None:
@@ -66,6 +68,7 @@ class DecodeStats:
         _add_counts(self.item_errors, other.item_errors)
         _add_counts(self.unknown_tags, other.unknown_tags)
         _add_counts(self.sentinels, other.sentinels)
+        _add_counts(self.damage, other.damage)
         for e in other.errors:
             self.note(e)
 
@@ -81,6 +84,7 @@ class DecodeStats:
             "unknown_tags": {str(k): v for k, v in self.unknown_tags.items()},
             "repeated_tags": self.repeated_tags,
             "sentinels": dict(self.sentinels),
+            "damage": dict(self.damage),
             "errors": [str(e) for e in self.errors],
         }
 
@@ -412,7 +416,14 @@ META_FIELDS = [
     pa.field("pts_90k", pa.int64()),
     pa.field("checksum_valid", pa.bool_()),
     pa.field("sentinel_items", pa.list_(pa.string())),
+    pa.field("damage", pa.string()),
 ]
+
+#: Why a row is damaged (the ``damage`` column; null when the packet is clean), by code. A row
+#: carries its most serious reason: the local set was cut short, its checksum is missing or
+#: wrong, or its precision time stamp lies outside :data:`vigia.times.PLAUSIBLE_US`.
+DAMAGE_REASONS = (None, "time", "checksum", "truncated")
+DAMAGE_TIME, DAMAGE_CHECKSUM, DAMAGE_TRUNCATED = 1, 2, 3
 
 #: The telemetry schema: where-from columns, then one column per ST 0601 item in tag order.
 SCHEMA = pa.schema(
@@ -438,6 +449,51 @@ class _Columns:
         self.binary: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self.sentinel_rows: list[np.ndarray] = []
         self.sentinel_names: list[np.ndarray] = []
+        self.damage = np.zeros(n_rows, dtype=np.uint8)  # codes of DAMAGE_REASONS
+
+    def flag(self, rows: np.ndarray, code: int) -> None:
+        """Mark ``rows`` damaged with ``code`` (a more serious reason already there stays)."""
+        self.damage[rows] = np.maximum(self.damage[rows], code)
+
+    def check_times(self, starts: np.ndarray) -> None:
+        """Null time values outside :data:`PLAUSIBLE_US`; a bad precision time stamp (item 2)
+        flags its row ``time`` (and stops a strict decoder), a bad other time (an event time
+        of 0 means "unset" to some encoders) only counts as an item error."""
+        lo, hi = PLAUSIBLE_US
+        for tag, values in self.values.items():
+            item = ITEMS[tag]
+            if item.kind is not Kind.TIMESTAMP:
+                continue
+            present = self.present[tag]
+            bad = present & ((values < lo) | (values >= hi))
+            if not bad.any():
+                continue
+            rows = np.flatnonzero(bad)
+            present[rows] = False
+            err = ItemError(
+                f"{item.name} (tag {tag}) is outside 1990..2100: {int(values[rows[0]])} µs",
+                offset=self.base + int(starts[rows[0]]),
+            )
+            if self.strict and tag == 2:
+                raise err
+            self.stats.note(err)
+            if tag == 2:
+                self.flag(rows, DAMAGE_TIME)
+            else:
+                self.stats.item_errors[item.column] = (
+                    self.stats.item_errors.get(item.column, 0) + rows.size
+                )
+
+    def damage_column(self) -> pa.Array:
+        """``damage``: per row, why it must not be used (null when clean); counts the reasons."""
+        if not self.damage.any():
+            return _nulls(pa.string(), self.n)
+        counts = np.bincount(self.damage, minlength=len(DAMAGE_REASONS))
+        for code in np.flatnonzero(counts[1:]) + 1:
+            reason = DAMAGE_REASONS[code]
+            assert reason is not None
+            self.stats.damage[reason] = self.stats.damage.get(reason, 0) + int(counts[code])
+        return pc.take(pa.array(DAMAGE_REASONS, type=pa.string()), pa.array(self.damage))
 
     def unknown(self, tag: int, count: int, offset: int) -> bool:
         """Count an unknown tag; return True when the item must be skipped."""
@@ -490,11 +546,14 @@ class _Columns:
             self.sentinel_rows.append(rows[special])
             self.sentinel_names.append(np.full(k, item.column, dtype=object))
 
-    def length_ok(self, item: st0601.Item, vl: np.ndarray, vs: np.ndarray) -> np.ndarray:
-        """Which values have a length the item allows (others are counted as item errors)."""
+    def length_ok(
+        self, item: st0601.Item, vl: np.ndarray, vs: np.ndarray, *, each: int = 1
+    ) -> np.ndarray:
+        """Which values have a length the item allows (others are counted as item errors);
+        ``each``: how many packets every value stands for (a template run's rows)."""
         allowed = (vl == item.length) if item.fixed_length else (vl >= 1) & (vl <= item.max_bytes)
         if not allowed.all():
-            nbad = int((~allowed).sum())
+            nbad = int((~allowed).sum()) * each
             self.stats.item_errors[item.column] = self.stats.item_errors.get(item.column, 0) + nbad
             err = ItemError(
                 f"{item.name} (tag {item.tag}) has length {int(vl[~allowed][0])}",
@@ -657,7 +716,8 @@ def _decode_template_run(
             data = np.ascontiguousarray(field).view(np.uint8).reshape(-1)
             cols.add_binary_data(item, mrows, data, np.full(mrows.size, ln, dtype=np.int64))
             continue
-        if not cols.length_ok(item, np.array([ln]), np.array([int(vstarts[lo]) + v])).all():
+        vs0 = np.array([int(vstarts[lo]) + v])
+        if not cols.length_ok(item, np.array([ln]), vs0, each=int(mrows.size)).all():
             continue
         if ln in (1, 2, 4, 8) and item.kind is not Kind.IMAPB:
             vals, special = st0601.field_to_value(item, field, ln)
@@ -742,6 +802,7 @@ def decode_local_sets(
         stats.note(err)
 
     cols = _Columns(buf, n_rows, stats, base_offset, strict)
+    cols.flag(bad_ck, DAMAGE_CHECKSUM)
     leftovers: list[np.ndarray] = []
     covered = np.zeros(n_rows, dtype=bool)
     for lo, hi in runs:
@@ -752,12 +813,14 @@ def decode_local_sets(
     if rest.size:
         _decode_walked(cols, rest, vstarts, ends)
 
+    cols.check_times(starts)
     columns = cols.table_arrays()
     arrays: list[pa.Array] = [
         pa.array(base_offset + starts, type=pa.int64()),
         pa.nulls(n_rows, type=pa.int64()),
         pa.array(ck_ok, type=pa.bool_()),
         cols.sentinel_column(),
+        cols.damage_column(),
     ]
     for fld in SCHEMA:
         if fld.name in _META_NAMES:
@@ -785,6 +848,7 @@ def _decode_walked(cols: _Columns, rows: np.ndarray, vstarts: np.ndarray, ends: 
     stats = cols.stats
     if rec.damaged_rows.size:
         stats.damaged_packets += np.unique(rec.damaged_rows).size
+        cols.flag(rows[rec.damaged_rows], DAMAGE_TRUNCATED)
         err = TruncatedError(
             "local-set item runs past its packet", offset=cols.base + int(rec.damaged_at.min())
         )

@@ -58,6 +58,22 @@ def wkb_points(lon: np.ndarray, lat: np.ndarray, valid: np.ndarray) -> pa.Array:
     )
 
 
+def usable_rows(table: pa.Table) -> np.ndarray:
+    """Which rows of a telemetry table later stages may use: a boolean mask, False where the
+    packet is damaged (``damage`` not null: cut short, bad checksum or implausible time).
+
+    The one rule for skipping damaged telemetry; a table without a ``damage`` column (a file
+    written before it existed) is all usable.
+    """
+    n = table.num_rows
+    if "damage" not in table.column_names:
+        return np.ones(n, dtype=bool)
+    col = table["damage"]
+    if col.null_count == n:
+        return np.ones(n, dtype=bool)
+    return np.asarray(pc.is_null(col).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def with_geometry(table: pa.Table) -> pa.Table:
     """Append the sensor-position ``geometry`` column (WKB points, null when unknown)."""
     lat = table["sensor_latitude"].to_numpy(zero_copy_only=False)
