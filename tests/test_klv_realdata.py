@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import klvdata
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
 from tests.helpers.data import data_path
+from vigia.cli import app
 from vigia.errors import ItemError
 from vigia.klv.batch import SCHEMA, decode_buffer
 from vigia.klv.ber import encode_ber_length
-from vigia.klv.keys import ST0601_KEY
+from vigia.klv.keys import (
+    EG0104_KEY,
+    ST0102_KEY,
+    ST0601_KEY,
+    ST0806_KEY,
+    ST0903_KEY,
+    key_family,
+)
 from vigia.klv.localset import encode_item, with_checksum
+from vigia.klv.st0903 import iter_vmti_packets
 from vigia.telemetry import usable_rows
 from vigia.telemetry.source import read_telemetry
 from vigia.telemetry.table import PARQUET_SCHEMA, TelemetryWriter, summarise
+
+runner = CliRunner()
 
 
 def real(name: str) -> Path:
@@ -126,3 +140,65 @@ def test_a_local_set_cut_short_is_flagged_truncated() -> None:
     assert table["damage"].to_pylist() == [None, "truncated", None]
     assert stats.damage == {"truncated": 1}
     assert stats.damaged_packets == 1
+
+
+# --- vigia inspect: every KLV family, VMTI counts, a warning without ST 0601 ------------------
+def _inspect_json(name: str) -> dict:
+    res = runner.invoke(app, ["inspect", str(real(name)), "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_inspect_lists_st0801_and_warns_without_st0601() -> None:
+    r = _inspect_json("HD_H264_0801_TS_SYN_V1_001.klv")
+    fam = r["klv"]["families"]
+    assert "ST 0601" not in fam
+    assert fam["ST 0801"] == 16 * 30
+    assert r["packets"] == 0
+    assert any("no ST 0601" in w for w in r["warnings"])
+    # keys of no family Vigía knows are listed by their hex, with counts
+    unknown = {k: v for k, v in fam.items() if k.startswith("060e2b34")}
+    assert unknown and all(v == 30 for v in unknown.values())
+
+
+def test_inspect_lists_eg0104_and_st0102() -> None:
+    r = _inspect_json("HD_MP2_01045_TS_ASYN_V1_001.klv")
+    assert r["klv"]["families"] == {"EG 0104": 2783, "ST 0102": 1}
+    assert r["warnings"]
+
+
+def test_inspect_counts_standalone_vmti() -> None:
+    r = _inspect_json("0903.klv")
+    assert r["klv"]["families"] == {"ST 0903": 26}
+    assert r["vmti"]["packets"] == r["vmti"]["standalone_packets"] == 26
+    # klvdata frames the same 26 packets; each packet says how many targets it reports (item 6)
+    data = real("0903.klv").read_bytes()
+    assert len(list(klvdata.StreamParser(data))) == 26
+    reported = sum(p.targets_reported or 0 for p in iter_vmti_packets(data))
+    assert r["vmti"]["targets"] == reported == 35
+
+
+def test_inspect_of_st0601_has_no_warning_and_prints_families() -> None:
+    r = _inspect_json(MISB_0601)
+    assert r["klv"]["families"] == {"ST 0601": 2748}
+    assert r["warnings"] == []
+    assert r["vmti"] == {
+        "packets": 0,
+        "standalone_packets": 0,
+        "targets": 0,
+        "malformed_packets": 0,
+    }
+    text = runner.invoke(app, ["inspect", str(real("HD_H264_0801_TS_SYN_V1_001.klv"))])
+    assert text.exit_code == 0
+    assert "ST 0801 (480)" in text.stdout
+    assert "no ST 0601" in text.stderr
+
+
+def test_key_families() -> None:
+    assert key_family(ST0601_KEY) == "ST 0601"
+    assert key_family(ST0903_KEY) == "ST 0903"
+    assert key_family(ST0102_KEY) == key_family(bytes.fromhex("060e2b34020301010e01030302000000"))
+    assert key_family(EG0104_KEY) == "EG 0104"
+    assert key_family(ST0806_KEY) == "ST 0806"
+    odd = bytes.fromhex("060e2b34020b01010e01030399000000")
+    assert key_family(odd) == odd.hex()

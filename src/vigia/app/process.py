@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from vigia.exploit.vmti import VmtiStats, count_vmti
 from vigia.footprints import (
     FOOTPRINT_SCHEMA,
     GeoAccuracy,
@@ -126,28 +127,48 @@ def inspect_source(
     info = describe(source)
     summary = TelemetrySummary(gap_s=gap_s)
     accuracy = GeoAccuracy() if geo else None
+    vmti = VmtiStats()
     reader = TelemetryReader(
-        source, strict=strict, duration_s=duration_s, progress=_bar(progress, "reading", info.size)
+        source,
+        strict=strict,
+        duration_s=duration_s,
+        progress=_bar(progress, "reading", info.size),
+        keep_vmti=True,
     )
     if accuracy is None:
         for table in reader:
             summary.update(table)
+            count_vmti(vmti, table, reader.take_vmti())
     else:
         dem = Dem(terrain.dem_path) if terrain.dem_path else None
         try:
             for table in reader:
                 summary.update(table)
+                count_vmti(vmti, table, reader.take_vmti())
                 accuracy.update(table, compute_footprints(table, dem, terrain))
         finally:
             if dem is not None:
                 dem.close()
+    count_vmti(vmti, None, reader.take_vmti())
+    klv = reader.stats.as_dict()
+    warnings = []
+    if not klv["packets"]:
+        found = ", ".join(klv["families"]) or "no KLV packets"
+        warnings.append(f"no ST 0601 telemetry in this stream (found: {found})")
     report: dict[str, Any] = {
         "source": info.name,
         "kind": info.kind,
         "size_bytes": info.size,
         **summary.as_dict(),
-        "klv": reader.stats.as_dict(),
+        "klv": klv,
+        "vmti": {
+            "packets": vmti.packets,
+            "standalone_packets": vmti.standalone_packets,
+            "targets": vmti.targets,
+            "malformed_packets": vmti.malformed_packets,
+        },
         "transport": reader.transport_stats(),
+        "warnings": warnings,
     }
     if accuracy is not None:
         report["geo_vs_platform"] = accuracy.as_dict()

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from vigia.errors import ChecksumError, ItemError, KLVError, TruncatedError, VigiaError
 from vigia.klv import st0601
 from vigia.klv.ber import encode_ber_length, encode_ber_oid
-from vigia.klv.keys import KEY_LENGTH, ST0601_KEY, UL_PREFIX
+from vigia.klv.keys import KEY_LENGTH, ST0601_KEY, ST0903_KEY, UL_PREFIX, key_family
 from vigia.klv.st0601 import ITEMS, Kind
 from vigia.times import PLAUSIBLE_US
 
@@ -72,10 +72,20 @@ class DecodeStats:
         for e in other.errors:
             self.note(e)
 
+    def families(self) -> dict[str, int]:
+        """Packets per KLV family (see :func:`vigia.klv.keys.key_family`), most first;
+        unknown keys by their hex."""
+        out: dict[str, int] = {"ST 0601": self.packets} if self.packets else {}
+        for key, n in self.other_packets.items():
+            fam = key_family(bytes.fromhex(key))
+            out[fam] = out.get(fam, 0) + n
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "packets": self.packets,
+            "families": self.families(),
             "other_packets": dict(self.other_packets),
             "damaged_packets": self.damaged_packets,
             "checksum_failures": self.checksum_failures,
@@ -884,10 +894,14 @@ class KLVStreamDecoder:
     Feed bytes in chunks of any size; each call returns a table of the ST 0601 packets that
     are complete so far. Lenient by default: damaged input is counted in :attr:`stats` and
     skipped; ``strict=True`` raises the first problem as a typed :class:`VigiaError`.
+    ``keep_vmti=True`` also keeps the stand-alone ST 0903 packets for :meth:`take_vmti`.
     """
 
-    def __init__(self, *, strict: bool = False, max_pending: int = 4 << 20) -> None:
+    def __init__(
+        self, *, strict: bool = False, max_pending: int = 4 << 20, keep_vmti: bool = False
+    ) -> None:
         self.strict = strict
+        self.keep_vmti = keep_vmti
         self.stats = DecodeStats()
         self._pending = b""
         self._pending_offset = 0  # source offset of the first pending byte
@@ -897,6 +911,8 @@ class KLVStreamDecoder:
         self._au_pts = np.zeros(0, dtype=np.int64)
         self._au_source = np.zeros(0, dtype=np.int64)
         self._stream_pos = 0  # stream offset of the first pending byte
+        #: With ``keep_vmti``, stand-alone ST 0903 packets not yet taken: ``(offset, value)``.
+        self.vmti_packets: list[tuple[int, bytes]] = []
 
     def add_access_units(
         self, stream_offsets: np.ndarray, pts: np.ndarray, source_offsets: np.ndarray
@@ -944,6 +960,8 @@ class KLVStreamDecoder:
             buf, framing, stats=self.stats, base_offset=base, strict=self.strict
         )
         table = self._attach_pts(table, framing)
+        if self.keep_vmti:
+            self._keep_vmti(data, framing, base)
         rest = data[settled:]
         if len(rest) > self._max_pending:
             drop = len(rest) - 16
@@ -957,6 +975,19 @@ class KLVStreamDecoder:
         self._pending_offset = base + settled
         self._stream_pos += settled
         return table
+
+    def _keep_vmti(self, data: bytes, framing: Framing, base: int) -> None:
+        others = np.flatnonzero(~framing.is_0601)
+        for i in others:
+            s = int(framing.starts[i])
+            if data[s : s + KEY_LENGTH] == ST0903_KEY:
+                v0, v1 = int(framing.value_starts[i]), int(framing.ends[i])
+                self.vmti_packets.append((base + v0, data[v0:v1]))
+
+    def take_vmti(self) -> list[tuple[int, bytes]]:
+        """The stand-alone ST 0903 packets seen since the last call: ``(offset, value)``."""
+        out, self.vmti_packets = self.vmti_packets, []
+        return out
 
     def _attach_pts(self, table: pa.Table, framing: Framing) -> pa.Table:
         if self._au_stream_offsets.size == 0 or table.num_rows == 0:
