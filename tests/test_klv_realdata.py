@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tests.helpers.data import data_path
 from vigia.cli import app
-from vigia.errors import ItemError
+from vigia.errors import ItemError, KLVError, TruncatedError
 from vigia.klv.batch import SCHEMA, decode_buffer
 from vigia.klv.ber import encode_ber_length
 from vigia.klv.keys import (
@@ -23,7 +23,7 @@ from vigia.klv.keys import (
     ST0903_KEY,
     key_family,
 )
-from vigia.klv.localset import encode_item, with_checksum
+from vigia.klv.localset import encode_item, st0601_checksum, with_checksum
 from vigia.klv.st0903 import iter_vmti_packets
 from vigia.telemetry import usable_rows
 from vigia.telemetry.source import read_telemetry
@@ -202,3 +202,85 @@ def test_key_families() -> None:
     assert key_family(ST0806_KEY) == "ST 0806"
     odd = bytes.fromhex("060e2b34020b01010e01030399000000")
     assert key_family(odd) == odd.hex()
+
+
+# --- lenient decoding of what real encoders get wrong; --strict refuses it --------------------
+def test_one_byte_tags_of_a_real_encoder_are_recovered_and_match_klvdata() -> None:
+    data = real("predator.klv").read_bytes()
+    table, stats = decode_buffer(data)
+    assert table.num_rows == 278
+    assert table["damage"].null_count == 278  # nothing damaged any more
+    assert stats.damaged_packets == 0
+    assert stats.deviations["one_byte_tags"] == 278
+    assert stats.deviations["non_minimal_ber"] == 278  # 4-byte packet lengths like 83 00 01 17
+    # klvdata reads every tag as one byte: on this capture it is the right oracle
+    ref = list(klvdata.StreamParser(data))
+    assert len(ref) == 278
+    for row, pkt in zip(table.to_pylist()[::37], ref[::37], strict=True):
+        items = {k[0] if isinstance(k, bytes) else k: v for k, v in pkt.items.items()}
+        assert row["sensor_latitude"] == pytest.approx(items[13].value.value, abs=1e-7)
+        assert row["sensor_longitude"] == pytest.approx(items[14].value.value, abs=1e-7)
+        assert row["platform_heading_angle"] == pytest.approx(items[5].value.value, abs=1e-6)
+        assert row["image_source_sensor"] == items[11].value.value
+    with pytest.raises(KLVError):
+        decode_buffer(data, strict=True)
+
+
+def _with_non_minimal_length(ts_us: int) -> bytes:
+    items = encode_item(2, ts_us.to_bytes(8, "big")) + b"\x05\x81\x02\x10\x00"  # 81 02: long form
+    body = items + b"\x01\x02"
+    head = ST0601_KEY + encode_ber_length(len(body) + 2) + body
+    return head + st0601_checksum(head).to_bytes(2, "big")
+
+
+@pytest.mark.parametrize("n", [1, 20])
+def test_non_minimal_ber_is_recovered_and_counted(n: int) -> None:
+    data = b"".join(_with_non_minimal_length(GOOD_US + i) for i in range(n))
+    table, stats = decode_buffer(data)
+    assert table.num_rows == n
+    assert table["platform_heading_angle"].null_count == 0
+    assert table["damage"].null_count == n
+    assert stats.deviations == {"non_minimal_ber": n}
+    with pytest.raises(KLVError):
+        decode_buffer(data, strict=True)
+
+
+def test_repeated_items_are_a_named_deviation() -> None:
+    items = [(2, GOOD_US.to_bytes(8, "big")), (13, b"\x10" * 4), (13, b"\x20" * 4)]
+    table, stats = decode_buffer(with_checksum(ST0601_KEY, items))
+    assert stats.deviations == {"repeated_items": 1}
+    assert table["sensor_latitude"][0].as_py() > 0
+    with pytest.raises(ItemError):
+        decode_buffer(with_checksum(ST0601_KEY, items), strict=True)
+
+
+def test_keys_that_lost_their_first_bytes_are_restored() -> None:
+    cut = real("day_truncated_keys.klv").read_bytes()
+    table, reader = read_telemetry(str(real("day_truncated_keys.klv")))
+    assert table.num_rows == 6
+    assert reader.stats.deviations == {"truncated_keys": 6}
+    assert table["checksum_valid"].to_pylist() == [True] * 6  # checksums over the whole key
+    assert table["source_offset"].to_pylist() == [0, 158, 316, 474, 632, 790]
+    # the same packets with their keys whole, decoded by klvdata and by the strict decoder
+    whole = b"".join(ST0601_KEY[:5] + cut[o : o + 158] for o in range(0, len(cut), 158))
+    strict_table, _ = decode_buffer(whole, strict=False)
+    ref = list(klvdata.StreamParser(whole))
+    assert len(ref) == 6
+    lat = [dict((k[0], v) for k, v in p.items.items())[13].value.value for p in ref]
+    assert table["sensor_latitude"].to_pylist() == pytest.approx(lat, abs=1e-7)
+    assert table["sensor_latitude"].to_pylist() == strict_table["sensor_latitude"].to_pylist()
+    with pytest.raises(KLVError):
+        decode_buffer(cut, strict=True)
+
+
+def test_a_packet_cut_short_gives_a_damage_count_not_a_crash() -> None:
+    data = real("skyranger_truncated.klv").read_bytes()
+    table, stats = decode_buffer(data)
+    assert table.num_rows == 0
+    assert stats.damaged_packets == 1
+    assert stats.bytes_skipped == 170
+    assert "declares 284 value bytes, only 151 follow" in str(stats.errors[0])
+    with pytest.raises(TruncatedError):
+        decode_buffer(data, strict=True)
+    r = _inspect_json("skyranger_truncated.klv")
+    assert r["klv"]["damaged_packets"] == 1

@@ -161,6 +161,7 @@ def inspect_source(
         "size_bytes": info.size,
         **summary.as_dict(),
         "klv": klv,
+        "deviations": klv["deviations"],
         "vmti": {
             "packets": vmti.packets,
             "standalone_packets": vmti.standalone_packets,

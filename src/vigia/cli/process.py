@@ -98,6 +98,8 @@ def print_inspect(r: dict[str, Any]) -> None:
                 f"{vm['targets']:,} targets, {vm['malformed_packets']:,} malformed",
             )
         )
+    if klv["deviations"]:
+        rows.append(("recovered", ", ".join(f"{k} ({v:,})" for k, v in klv["deviations"].items())))
     if klv["damage"]:
         rows.append(("damaged rows", ", ".join(f"{k} ({v:,})" for k, v in klv["damage"].items())))
     if klv["sentinels"]:

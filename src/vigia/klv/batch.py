@@ -11,6 +11,7 @@ Values are gathered per tag and length and converted with the item table of
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 
 from vigia.errors import ChecksumError, ItemError, KLVError, TruncatedError, VigiaError
 from vigia.klv import st0601
-from vigia.klv.ber import encode_ber_length, encode_ber_oid
+from vigia.klv.ber import decode_ber_length, encode_ber_length, encode_ber_oid
 from vigia.klv.keys import KEY_LENGTH, ST0601_KEY, ST0903_KEY, UL_PREFIX, key_family
 from vigia.klv.st0601 import ITEMS, Kind
 from vigia.times import PLAUSIBLE_US
@@ -34,6 +35,25 @@ MAX_ERRORS_KEPT = 50
 def _add_counts(mine: dict[Any, int], theirs: dict[Any, int]) -> None:
     for k, v in theirs.items():
         mine[k] = mine.get(k, 0) + v
+
+
+#: What real encoders get wrong that the lenient decoder recovers, counted per packet in
+#: :attr:`DecodeStats.deviations`; a strict decoder refuses each of them.
+DEVIATIONS = {
+    "one_byte_tags": "local-set tags of 128 and above written as one byte, not as BER-OID",
+    "non_minimal_ber": "a BER length in long form where a shorter form would do",
+    "truncated_keys": "a packet whose 16-byte key lost its first bytes",
+    "repeated_items": "a local-set item repeated in one packet (the first one is kept)",
+}
+
+
+def _non_minimal_ber(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Which BER lengths at ``pos`` (all readable) are long-form where shorter would do."""
+    n = buf.size
+    first = buf[np.minimum(pos, n - 1)]
+    second = buf[np.minimum(pos + 1, n - 1)]
+    nb = first & 0x7F
+    return (first >= 0x80) & ((nb == 0) | (second == 0) | ((nb == 1) & (second < 0x80)))
 
 
 @dataclass
@@ -50,6 +70,7 @@ class DecodeStats:
     repeated_tags: int = 0
     sentinels: dict[str, int] = field(default_factory=dict)  # column -> sentinel values seen
     damage: dict[str, int] = field(default_factory=dict)  # reason -> rows flagged in ``damage``
+    deviations: dict[str, int] = field(default_factory=dict)  # see DEVIATIONS -> packets
     errors: list[VigiaError] = field(default_factory=list)
 
     def note(self, error: VigiaError) -> None:
@@ -69,8 +90,18 @@ class DecodeStats:
         _add_counts(self.unknown_tags, other.unknown_tags)
         _add_counts(self.sentinels, other.sentinels)
         _add_counts(self.damage, other.damage)
+        _add_counts(self.deviations, other.deviations)
         for e in other.errors:
             self.note(e)
+
+    def deviate(self, name: str, count: int, offset: int, strict: bool) -> None:
+        """Count ``count`` packets recovered despite deviation ``name`` (see
+        :data:`DEVIATIONS`); a strict decoder refuses the first one instead."""
+        if count <= 0:
+            return
+        if strict:
+            raise KLVError(f"non-conforming KLV: {DEVIATIONS[name]}", offset=offset)
+        self.deviations[name] = self.deviations.get(name, 0) + count
 
     def families(self) -> dict[str, int]:
         """Packets per KLV family (see :func:`vigia.klv.keys.key_family`), most first;
@@ -95,6 +126,7 @@ class DecodeStats:
             "repeated_tags": self.repeated_tags,
             "sentinels": dict(self.sentinels),
             "damage": dict(self.damage),
+            "deviations": dict(self.deviations),
             "errors": [str(e) for e in self.errors],
         }
 
@@ -280,16 +312,23 @@ class ItemRecords:
     vlen: np.ndarray  # int64
     damaged_rows: np.ndarray  # int64 rows whose local set was cut short
     damaged_at: np.ndarray  # int64 offsets where each damage was found
+    non_minimal_rows: np.ndarray  # int64 rows with an item length in non-minimal BER
 
 
-def walk_local_sets(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> ItemRecords:
-    """Walk all local sets ``buf[starts[i]:ends[i]]`` together, one item per step."""
+def walk_local_sets(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, *, one_byte_tags: bool = False
+) -> ItemRecords:
+    """Walk all local sets ``buf[starts[i]:ends[i]]`` together, one item per step.
+
+    Tags are BER-OID; ``one_byte_tags`` reads every tag as one byte (a common encoder fault).
+    """
     n = buf.size
     pos = starts.astype(np.int64).copy()
     rows = np.arange(starts.size, dtype=np.int64)
     out: list[tuple[np.ndarray, ...]] = []
     damaged_rows: list[np.ndarray] = []
     damaged_at: list[np.ndarray] = []
+    non_minimal: list[np.ndarray] = []
     active = rows[pos < ends]
     while active.size:
         p = pos[active]
@@ -298,7 +337,7 @@ def walk_local_sets(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> It
         tag = t0.astype(np.int64)
         hl = np.ones(p.size, dtype=np.int64)
         tag_ok = np.ones(p.size, dtype=bool)
-        two = np.flatnonzero(t0 >= 0x80)
+        two = np.flatnonzero(t0 >= 0x80) if not one_byte_tags else np.zeros(0, np.int64)
         if two.size:  # two-byte BER-OID tags (128 and above)
             t1 = buf[np.minimum(p[two] + 1, n - 1)].astype(np.int64)
             tag[two] = ((tag[two] & 0x7F) << 7) | (t1 & 0x7F)
@@ -308,6 +347,10 @@ def walk_local_sets(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> It
         vstart = p + hl + lsize
         vend = vstart + length
         good = tag_ok & len_ok & (vend <= e)
+        nm = good & (lsize > 1)
+        if nm.any():
+            nm &= _non_minimal_ber(buf, p + hl)
+            non_minimal.append(active[nm])
         if good.all():
             out.append((active, tag, vstart, length))
             pos[active] = vend
@@ -336,6 +379,7 @@ def walk_local_sets(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> It
         vlen=vlens,
         damaged_rows=np.concatenate(damaged_rows) if damaged_rows else np.zeros(0, np.int64),
         damaged_at=np.concatenate(damaged_at) if damaged_at else np.zeros(0, np.int64),
+        non_minimal_rows=np.concatenate(non_minimal) if non_minimal else np.zeros(0, np.int64),
     )
 
 
@@ -696,6 +740,10 @@ def _decode_template_run(
     if not match.any():
         return rows
     mrows = rows[match]
+    vs0 = int(vstarts[lo])
+    lpos = np.array([vs0 + h + len(encode_ber_oid(tag)) for tag, h, _v, _ln in layout], np.int64)
+    if lpos.size and _non_minimal_ber(buf, lpos).any():
+        cols.stats.deviate("non_minimal_ber", int(mrows.size), cols.base + vs0, cols.strict)
     # One structured dtype describes the whole packet: each field is a strided view.
     names, formats, offsets = [], [], []
     for tag, _h, v, ln in layout:
@@ -726,8 +774,8 @@ def _decode_template_run(
             data = np.ascontiguousarray(field).view(np.uint8).reshape(-1)
             cols.add_binary_data(item, mrows, data, np.full(mrows.size, ln, dtype=np.int64))
             continue
-        vs0 = np.array([int(vstarts[lo]) + v])
-        if not cols.length_ok(item, np.array([ln]), vs0, each=int(mrows.size)).all():
+        at = np.array([int(vstarts[lo]) + v])
+        if not cols.length_ok(item, np.array([ln]), at, each=int(mrows.size)).all():
             continue
         if ln in (1, 2, 4, 8) and item.kind is not Kind.IMAPB:
             vals, special = st0601.field_to_value(item, field, ln)
@@ -813,6 +861,11 @@ def decode_local_sets(
 
     cols = _Columns(buf, n_rows, stats, base_offset, strict)
     cols.flag(bad_ck, DAMAGE_CHECKSUM)
+    if n_rows:
+        nm = _non_minimal_ber(buf, starts + KEY_LENGTH)
+        if nm.any():
+            first = base_offset + int(starts[np.flatnonzero(nm)[0]])
+            stats.deviate("non_minimal_ber", int(nm.sum()), first, strict)
     leftovers: list[np.ndarray] = []
     covered = np.zeros(n_rows, dtype=bool)
     for lo, hi in runs:
@@ -856,6 +909,13 @@ def _decode_walked(cols: _Columns, rows: np.ndarray, vstarts: np.ndarray, ends: 
     """Decode packets ``rows`` by walking their local sets item by item (all together)."""
     rec = walk_local_sets(cols.buf, vstarts[rows], ends[rows])
     stats = cols.stats
+    if rec.damaged_rows.size and not cols.strict:
+        rec = _retry_one_byte_tags(cols, rec, rows, vstarts, ends)
+    if rec.non_minimal_rows.size:
+        bad = np.unique(rec.non_minimal_rows)
+        stats.deviate(
+            "non_minimal_ber", bad.size, cols.base + int(vstarts[rows[bad[0]]]), cols.strict
+        )
     if rec.damaged_rows.size:
         stats.damaged_packets += np.unique(rec.damaged_rows).size
         cols.flag(rows[rec.damaged_rows], DAMAGE_TRUNCATED)
@@ -878,6 +938,8 @@ def _decode_walked(cols: _Columns, rows: np.ndarray, vstarts: np.ndarray, ends: 
         if np.bincount(prow, minlength=cols.n).max() > 1:
             _, first_idx = np.unique(prow, return_index=True)
             stats.repeated_tags += grp.size - first_idx.size
+            if not cols.strict:
+                stats.deviate("repeated_items", int((np.bincount(prow) > 1).sum()), 0, False)
             if cols.strict:
                 raise ItemError(
                     f"tag {int(tag)} repeated in a local set",
@@ -886,6 +948,40 @@ def _decode_walked(cols: _Columns, rows: np.ndarray, vstarts: np.ndarray, ends: 
             grp = grp[np.sort(first_idx)]
             prow = packet[grp]
         cols.add_gathered(item, prow, rec.vstart[grp], rec.vlen[grp])
+
+
+def _retry_one_byte_tags(
+    cols: _Columns, rec: ItemRecords, rows: np.ndarray, vstarts: np.ndarray, ends: np.ndarray
+) -> ItemRecords:
+    """Walk the local sets ``rec`` found cut short again, reading tags as single bytes; keep
+    the packets that then walk cleanly (counted as the ``one_byte_tags`` deviation)."""
+    damaged = np.unique(rec.damaged_rows)
+    sub = rows[damaged]
+    again = walk_local_sets(cols.buf, vstarts[sub], ends[sub], one_byte_tags=True)
+    clean = np.ones(damaged.size, dtype=bool)
+    clean[again.damaged_rows] = False
+    if not clean.any():
+        return rec
+    cols.stats.deviate("one_byte_tags", int(clean.sum()), 0, False)
+    fixed = np.zeros(rows.size, dtype=bool)
+    fixed[damaged[clean]] = True
+    keep = ~fixed[rec.packet]
+    take = clean[again.packet]
+    dkeep = ~fixed[rec.damaged_rows]
+    return ItemRecords(
+        packet=np.concatenate([rec.packet[keep], damaged[again.packet[take]]]),
+        tag=np.concatenate([rec.tag[keep], again.tag[take]]),
+        vstart=np.concatenate([rec.vstart[keep], again.vstart[take]]),
+        vlen=np.concatenate([rec.vlen[keep], again.vlen[take]]),
+        damaged_rows=rec.damaged_rows[dkeep],
+        damaged_at=rec.damaged_at[dkeep],
+        non_minimal_rows=np.concatenate(
+            [
+                rec.non_minimal_rows[~fixed[rec.non_minimal_rows]],
+                damaged[again.non_minimal_rows[clean[again.non_minimal_rows]]],
+            ]
+        ),
+    )
 
 
 class KLVStreamDecoder:
@@ -948,9 +1044,22 @@ class KLVStreamDecoder:
         covered = int((framing.ends - framing.starts).sum())
         # Bytes before the first packet, between packets and after the last, up to `settled`.
         skipped = settled - covered
+        orig = data
+        shift: _KeyRepair | None = None
+        if skipped and not self.strict:
+            shift = _restore_cut_keys(data, framing, settled, final=final)
+            if shift is not None:
+                data, framing = shift.data, shift.framing
+                buf = np.frombuffer(data, dtype=np.uint8)
+                settled = framing.consumed
+                covered = int((framing.ends - framing.starts).sum())
+                skipped = settled - covered
+                self.stats.deviate("truncated_keys", shift.count, base, False)
         if skipped:
             gap_at = _first_gap(framing, settled)
-            err = KLVError(f"{skipped} bytes do not form KLV packets", offset=base + gap_at)
+            err = _cut_packet(data, gap_at, base) if final else None
+            if err is None:
+                err = KLVError(f"{skipped} bytes do not form KLV packets", offset=base + gap_at)
             if self.strict:
                 raise err
             self.stats.bytes_skipped += skipped
@@ -959,6 +1068,15 @@ class KLVStreamDecoder:
         table = decode_local_sets(
             buf, framing, stats=self.stats, base_offset=base, strict=self.strict
         )
+        if shift is not None:  # offsets back into the bytes as they came
+            framing = shift.original(framing)
+            table = table.set_column(
+                0,
+                SCHEMA.field("source_offset"),
+                pa.array(base + framing.starts[framing.is_0601], pa.int64()),
+            )
+            settled = shift.to_original(np.array([settled]))[0]
+            data = orig
         table = self._attach_pts(table, framing)
         if self.keep_vmti:
             self._keep_vmti(data, framing, base)
@@ -1008,6 +1126,101 @@ class KLVStreamDecoder:
         self._au_pts = self._au_pts[keep_from:]
         self._au_source = self._au_source[keep_from:]
         return table
+
+
+#: The designator half of the ST 0601 key: what is left of a key that lost its first bytes.
+_DESIGNATOR = ST0601_KEY[8:]
+
+
+@dataclass
+class _KeyRepair:
+    """A buffer with the missing first bytes of cut ST 0601 keys put back."""
+
+    data: bytes
+    framing: Framing
+    count: int  # keys restored
+    at: np.ndarray  # int64 positions (in the repaired bytes) where bytes were put back
+    sizes: np.ndarray  # int64 bytes put back at each
+
+    def to_original(self, pos: np.ndarray) -> np.ndarray:
+        """Offsets in the repaired bytes -> offsets in the bytes as they came."""
+        before = np.searchsorted(self.at, pos, side="right")
+        cum = np.concatenate(([0], np.cumsum(self.sizes)))
+        inside = before > 0
+        last = np.maximum(before - 1, 0)
+        # a position inside restored bytes maps to where they were put back
+        into = inside & (pos < self.at[last] + self.sizes[last])
+        out = pos - cum[before]
+        return np.where(into, self.at[last] - cum[last], out).astype(np.int64)
+
+    def original(self, f: Framing) -> Framing:
+        """``f`` with its offsets in the bytes as they came."""
+        return dataclasses.replace(
+            f,
+            starts=self.to_original(f.starts),
+            value_starts=self.to_original(f.value_starts),
+            ends=self.to_original(f.ends),
+            consumed=int(self.to_original(np.array([f.consumed]))[0]),
+        )
+
+
+def _restore_cut_keys(
+    data: bytes, framing: Framing, settled: int, *, final: bool
+) -> _KeyRepair | None:
+    """Put back the first bytes of ST 0601 keys that lost up to 8 of them (extractions that
+    drop the start of every packet), where unframed bytes hold the key's designator half.
+    Returns None when nothing was restored or restoring frames no more bytes."""
+    covered = np.zeros(len(data) + 1, dtype=np.int64)
+    np.add.at(covered, framing.starts, 1)
+    np.add.at(covered, framing.ends, -1)
+    inside = np.cumsum(covered)[:-1] > 0
+    found: list[tuple[int, int]] = []  # (position of the cut key, bytes missing)
+    pos = data.find(_DESIGNATOR)
+    while pos >= 0 and pos < settled:
+        if not inside[pos]:
+            kept = 0  # key bytes before the designator that survived
+            while kept < 8 and pos > kept and data[pos - kept - 1] == ST0601_KEY[7 - kept]:
+                kept += 1
+            if kept < 8:
+                found.append((pos - kept, 8 - kept))
+        pos = data.find(_DESIGNATOR, pos + 1)
+    if not found:
+        return None
+    pieces, last, at, sizes, added = [], 0, [], [], 0
+    for p, missing in found:
+        pieces += [data[last:p], ST0601_KEY[:missing]]
+        at.append(p + added)
+        sizes.append(missing)
+        added += missing
+        last = p
+    pieces.append(data[last:])
+    fixed = b"".join(pieces)
+    framing2 = frame_packets(np.frombuffer(fixed, dtype=np.uint8), final=final)
+    before = int((framing.ends - framing.starts).sum())
+    after = int((framing2.ends - framing2.starts).sum()) - added
+    if after <= before:
+        return None
+    return _KeyRepair(
+        fixed, framing2, len(found), np.array(at, np.int64), np.array(sizes, np.int64)
+    )
+
+
+def _cut_packet(data: bytes, at: int, base: int) -> KLVError | None:
+    """A :class:`TruncatedError` when the unframed bytes at ``at`` are a packet whose declared
+    length runs past the end of the stream (a capture cut short), else None."""
+    if data[at : at + 4] != UL_PREFIX or len(data) < at + KEY_LENGTH + 1:
+        return None
+    try:
+        length, value_at = decode_ber_length(data, at + KEY_LENGTH)
+    except VigiaError:
+        return None
+    have = len(data) - value_at
+    if length <= have:
+        return None
+    return TruncatedError(
+        f"packet declares {length} value bytes, only {have} follow (stream cut short)",
+        offset=base + at,
+    )
 
 
 def _first_gap(framing: Framing, settled: int) -> int:

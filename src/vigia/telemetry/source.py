@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from vigia.errors import SourceError
 from vigia.klv.batch import SCHEMA, DecodeStats, KLVStreamDecoder
-from vigia.klv.keys import UL_PREFIX
+from vigia.klv.keys import ST0601_KEY, UL_PREFIX
 from vigia.mpegts import KLVDemuxer, UdpSource, is_transport_stream
 
 #: Bytes read from a file per step.
@@ -54,7 +54,7 @@ def sniff(path: str | os.PathLike[str]) -> str:
         raise SourceError(f"{p} is empty")
     if is_transport_stream(head):
         return "ts"
-    if UL_PREFIX in head:
+    if UL_PREFIX in head or ST0601_KEY[8:] in head:  # also keys that lost their first bytes
         return "klv"
     raise SourceError(
         f"{p} is neither an MPEG-2 transport stream nor a KLV byte stream "
