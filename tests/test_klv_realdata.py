@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 
 import klvdata
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -13,8 +17,12 @@ from typer.testing import CliRunner
 from tests.helpers.data import data_path
 from vigia.cli import app
 from vigia.errors import ItemError, KLVError, TruncatedError
+from vigia.exploit.vmti import VmtiStats, rows_at_times, vmti_observations
+from vigia.exploit.vocabulary import default_vocabulary
 from vigia.klv.batch import SCHEMA, decode_buffer
-from vigia.klv.ber import encode_ber_length
+from vigia.klv.ber import encode_ber_length, encode_ber_oid
+from vigia.klv.encode import encode_st0601_stream
+from vigia.klv.imap import imap_reverse, imapb_params
 from vigia.klv.keys import (
     EG0104_KEY,
     ST0102_KEY,
@@ -23,8 +31,15 @@ from vigia.klv.keys import (
     ST0903_KEY,
     key_family,
 )
-from vigia.klv.localset import encode_item, st0601_checksum, with_checksum
-from vigia.klv.st0903 import iter_vmti_packets
+from vigia.klv.localset import encode_item, read_packet, st0601_checksum, with_checksum
+from vigia.klv.st0903 import (
+    VmtiPacket,
+    VTarget,
+    decode_vmti,
+    encode_vmti_packet,
+    iter_vmti_packets,
+)
+from vigia.scenario.synthetic import synthetic_columns
 from vigia.telemetry import usable_rows
 from vigia.telemetry.source import read_telemetry
 from vigia.telemetry.table import PARQUET_SCHEMA, TelemetryWriter, summarise
@@ -284,3 +299,102 @@ def test_a_packet_cut_short_gives_a_damage_count_not_a_crash() -> None:
         decode_buffer(data, strict=True)
     r = _inspect_json("skyranger_truncated.klv")
     assert r["klv"]["damaged_packets"] == 1
+
+
+# --- ST 0903: older revisions, and stand-alone packets as observations -----------------------
+def test_st0903_before_revision_4_decodes_with_its_own_mappings() -> None:
+    table, _ = decode_buffer(real("HD_H264_0903_TS_SYN_V1_001.klv").read_bytes())
+    values = table["vmti_local_set"].to_pylist()
+    times = table["precision_time_stamp"].cast(pa.int64()).to_pylist()
+    assert len([v for v in values if v is not None]) == 30
+    for value, t in zip(values, times, strict=True):
+        pkt = decode_vmti(value, strict=True)  # failed before: "item 2 needs 8 bytes, has 7"
+        assert pkt.version == 0
+        assert pkt.timestamp_us == t  # 7-byte time stamp, the same instant as the ST 0601 packet
+        assert len(pkt.targets) == pkt.targets_reported == 2
+    first = decode_vmti(values[0])
+    assert first.horizontal_fov_deg == pytest.approx(70.0, abs=0.01)  # 0x638d * 180 / 65535
+    tg = first.targets[0]
+    # offsets of the old linear mapping land on round degrees (IMAPB would read 20.8°, out of
+    # its ±19.2° range)
+    assert tg.location_offset_lat_deg == pytest.approx(12.0, abs=1e-5)
+    assert tg.location_offset_lon_deg == pytest.approx(8.0, abs=1e-5)
+    assert tg.bbox_bottom_right_lat_offset_deg == pytest.approx(-11.0, abs=1e-5)
+    r = _inspect_json("HD_H264_0903_TS_SYN_V1_001.klv")
+    assert r["vmti"] == {
+        "packets": 30,
+        "standalone_packets": 0,
+        "targets": 60,
+        "malformed_packets": 0,
+    }
+
+
+def _vmti_value(version: int, ts: bytes, fov: bytes, offset: bytes) -> bytes:
+    target = encode_ber_oid(7) + encode_item(1, b"\x01\x00") + encode_item(10, offset)
+    series = encode_ber_length(len(target)) + target
+    return (
+        encode_item(2, ts)
+        + encode_item(4, bytes([version]))
+        + encode_item(11, fov)
+        + encode_item(101, series)
+    )
+
+
+@pytest.mark.parametrize("version", [3, 4, 5, 6])
+def test_st0903_revisions_3_to_6(version: int) -> None:
+    ts = GOOD_US.to_bytes(8, "big")
+    if version == 3:
+        pkt = decode_vmti(_vmti_value(3, ts[1:], b"\x80\x00", b"\x40\x00\x00"), strict=True)
+        assert pkt.timestamp_us == GOOD_US
+        assert pkt.horizontal_fov_deg == pytest.approx(90.0, abs=0.01)
+        assert pkt.targets[0].location_offset_lat_deg == pytest.approx(9.6, abs=1e-5)
+        nan = decode_vmti(_vmti_value(3, ts, b"\x80\x00", b"\x80\x00\x00")).targets[0]
+        assert math.isnan(nan.location_offset_lat_deg)  # the old error value
+    else:
+        value = _vmti_value(version, ts, b"\x80\x00", b"\x40\x00\x00")
+        pkt = decode_vmti(value, strict=True)
+        assert pkt.version == version
+        assert pkt.targets[0].location_offset_lat_deg == pytest.approx(
+            imap_reverse(0x400000, imapb_params(-19.2, 19.2, 3))
+        )
+        with pytest.raises(ItemError):  # from revision 4 on the time stamp has 8 bytes
+            decode_vmti(_vmti_value(version, ts[1:], b"\x80\x00", b"\x40\x00\x00"))
+
+
+def test_standalone_vmti_become_observations_tied_by_time() -> None:
+    cols = synthetic_columns(60, seed=4)
+    data, _ = encode_st0601_stream(cols)
+    telemetry, _ = decode_buffer(data)
+    t = telemetry["precision_time_stamp"].cast(pa.int64()).to_numpy()
+    target = VTarget(target_id=3, centroid_row=360, centroid_column=640, algorithm_id=None)
+    alone = []
+    for when in (int(t[10]) + 2_000, int(t[40]) - 5_000, int(t[-1]) + 60_000_000):
+        pkt = VmtiPacket(timestamp_us=when, version=5, frame_width=1280, frame_height=720)
+        packet = encode_vmti_packet(dataclasses.replace(pkt, targets=(target,)))
+        read = read_packet(packet)
+        alone.append((1000 + len(alone), packet[read.header_length :]))
+    assert rows_at_times(telemetry, np.array([t[10] + 2_000, t[40] - 5_000, -1])).tolist() == [
+        10,
+        40,
+        -1,
+    ]
+    stats = VmtiStats()
+    obs = vmti_observations(
+        telemetry,
+        default_vocabulary(),
+        sortie="s",
+        standalone=alone,
+        terrain_height_m=0.0,
+        stats=stats,
+    )
+    assert stats.standalone_packets == 3
+    assert stats.unassociated == 1  # a minute after the last telemetry row
+    assert obs.num_rows == 2
+    assert stats.targets == 2
+    # a damaged row is never used: flag row 10 and the first packet finds row 9 or 11 instead
+    damaged = telemetry.set_column(
+        telemetry.schema.get_field_index("damage"),
+        "damage",
+        pa.array([("checksum" if i == 10 else None) for i in range(telemetry.num_rows)]),
+    )
+    assert rows_at_times(damaged, np.array([t[10] + 2_000]))[0] in (9, 11)
