@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import struct
 from pathlib import Path
 
 import klvdata
@@ -12,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from klvdata.klvparser import KLVParser
 from typer.testing import CliRunner
 
 from tests.helpers.data import data_path
@@ -398,3 +400,38 @@ def test_standalone_vmti_become_observations_tied_by_time() -> None:
         pa.array([("checksum" if i == 10 else None) for i in range(telemetry.num_rows)]),
     )
     assert rows_at_times(damaged, np.array([t[10] + 2_000]))[0] in (9, 11)
+
+
+# --- EG 0104: the legacy Predator set in the ST 0601 columns ---------------------------------
+def test_eg0104_decodes_into_the_st0601_columns() -> None:
+    name = "HD_MP2_01045_TS_ASYN_V1_001.klv"
+    data = real(name).read_bytes()
+    table, _ = read_telemetry(str(real(name)))
+    assert table.schema == SCHEMA
+    assert table.num_rows == 2783
+    assert table["source_standard"].unique().to_pylist() == ["EG 0104"]
+    assert table["damage"].null_count == 2783
+    times = table["precision_time_stamp"].cast(pa.int64()).to_numpy()
+    assert (np.diff(times) >= 0).all()
+    assert str(table["precision_time_stamp"][0].as_py().date()) == "2005-04-01"
+    # klvdata splits the universal sets into their items; the IEEE values are ours
+    packets = [p for p in klvdata.StreamParser(data) if bytes(p.key)[8:14] == EG0104_KEY[8:14]]
+    assert len(packets) == 2783
+    for i in range(0, 2783, 397):
+        items = {bytes(k)[8:]: bytes(v) for k, v in KLVParser(bytes(packets[i].value), 16)}
+        lat = struct.unpack(">d", items[bytes.fromhex("0701020103020000")])[0]
+        heading = struct.unpack(">f", items[bytes.fromhex("0701100106000000")])[0]
+        sensor = items[bytes.fromhex("0420010201010000")].decode()
+        assert table["frame_center_latitude"][i].as_py() == lat
+        assert table["platform_heading_angle"][i].as_py() == pytest.approx(heading)
+        assert table["image_source_sensor"][i].as_py() == sensor
+    lat = table["sensor_latitude"].to_numpy()
+    assert ((lat > -35) & (lat < -34.5)).all()  # the MISB sample flies near Adelaide
+    r = _inspect_json(name)
+    assert r["packets"] == 2783
+    assert "EG 0104" in r["warnings"][0]
+
+
+def test_st0601_rows_say_their_standard() -> None:
+    table, _ = decode_buffer(real(MISB_0601).read_bytes())
+    assert table["source_standard"].unique().to_pylist() == ["ST 0601"]

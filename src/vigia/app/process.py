@@ -154,7 +154,10 @@ def inspect_source(
     warnings = []
     if not klv["packets"]:
         found = ", ".join(klv["families"]) or "no KLV packets"
-        warnings.append(f"no ST 0601 telemetry in this stream (found: {found})")
+        msg = f"no ST 0601 telemetry in this stream (found: {found})"
+        if "EG 0104" in klv["families"]:
+            msg += "; its legacy EG 0104 sets were read into the ST 0601 columns"
+        warnings.append(msg)
     report: dict[str, Any] = {
         "source": info.name,
         "kind": info.kind,

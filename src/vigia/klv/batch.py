@@ -23,7 +23,15 @@ import pyarrow.compute as pc
 from vigia.errors import ChecksumError, ItemError, KLVError, TruncatedError, VigiaError
 from vigia.klv import st0601
 from vigia.klv.ber import decode_ber_length, encode_ber_length, encode_ber_oid
-from vigia.klv.keys import KEY_LENGTH, ST0601_KEY, ST0903_KEY, UL_PREFIX, key_family
+from vigia.klv.eg0104 import decode_eg0104
+from vigia.klv.keys import (
+    EG0104_KEY,
+    KEY_LENGTH,
+    ST0601_KEY,
+    ST0903_KEY,
+    UL_PREFIX,
+    key_family,
+)
 from vigia.klv.st0601 import ITEMS, Kind
 from vigia.times import PLAUSIBLE_US
 
@@ -471,6 +479,7 @@ META_FIELDS = [
     pa.field("checksum_valid", pa.bool_()),
     pa.field("sentinel_items", pa.list_(pa.string())),
     pa.field("damage", pa.string()),
+    pa.field("source_standard", pa.string()),  # "ST 0601", or "EG 0104" (legacy Predator set)
 ]
 
 #: Why a row is damaged (the ``damage`` column; null when the packet is clean), by code. A row
@@ -884,6 +893,7 @@ def decode_local_sets(
         pa.array(ck_ok, type=pa.bool_()),
         cols.sentinel_column(),
         cols.damage_column(),
+        constant_strings("ST 0601", n_rows),
     ]
     for fld in SCHEMA:
         if fld.name in _META_NAMES:
@@ -894,6 +904,72 @@ def decode_local_sets(
 
 
 _META_NAMES = frozenset(f.name for f in META_FIELDS)
+
+
+def constant_strings(value: str, n: int) -> pa.Array:
+    """A string column of ``n`` copies of ``value`` (built from buffers, no Python loop)."""
+    raw = value.encode()
+    offsets = np.arange(n + 1, dtype=np.int32) * len(raw)
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(raw * n)]
+    )
+
+
+def eg0104_table(
+    buf: bytes,
+    starts: np.ndarray,
+    vstarts: np.ndarray,
+    ends: np.ndarray,
+    base: int,
+    stats: DecodeStats,
+    strict: bool,
+) -> pa.Table:
+    """Legacy EG 0104 packets as telemetry rows (:data:`SCHEMA`, ``source_standard`` "EG 0104")."""
+    rows = decode_eg0104(
+        (base + int(v), buf[int(v) : int(e)]) for v, e in zip(vstarts, ends, strict=True)
+    )
+    n = len(rows.offsets)
+    damage = np.where(np.array(rows.damaged, dtype=bool), DAMAGE_TRUNCATED, 0).astype(np.uint8)
+    for err in rows.errors:
+        if strict:
+            raise err
+        stats.note(err)
+    stats.damaged_packets += int(np.count_nonzero(damage))
+    arrays: dict[str, pa.Array] = {}
+    for name, values in rows.columns.items():
+        typ = SCHEMA.field(name).type
+        if pa.types.is_timestamp(typ):
+            us = np.array([-1 if v is None else v for v in values], dtype=np.float64)
+            lo, hi = PLAUSIBLE_US
+            ok = (us >= lo) & (us < hi)
+            if name == "precision_time_stamp":
+                damage[~ok & (us >= 0)] = np.maximum(damage[~ok & (us >= 0)], DAMAGE_TIME)
+            ints = np.where(ok, us, 0).astype(np.int64)
+            arrays[name] = pa.array(ints, mask=~ok, type=pa.int64()).cast(typ)
+        else:
+            arrays[name] = pa.array(values, type=typ)
+    counts = np.bincount(damage, minlength=len(DAMAGE_REASONS))
+    for code in np.flatnonzero(counts[1:]) + 1:
+        reason = DAMAGE_REASONS[code]
+        assert reason is not None
+        stats.damage[reason] = stats.damage.get(reason, 0) + int(counts[code])
+    meta = {
+        "source_offset": pa.array(base + starts, type=pa.int64()),
+        "pts_90k": pa.nulls(n, type=pa.int64()),
+        "checksum_valid": pa.nulls(n, type=pa.bool_()),
+        "sentinel_items": pa.nulls(n, type=pa.list_(pa.string())),
+        "damage": pc.take(pa.array(DAMAGE_REASONS, type=pa.string()), pa.array(damage)),
+        "source_standard": constant_strings("EG 0104", n),
+    }
+    cols = [
+        meta.get(f.name, arrays.get(f.name))
+        if f.name in meta or f.name in arrays
+        else _nulls(f.type, n)
+        for f in SCHEMA
+    ]
+    return pa.Table.from_arrays(cols, schema=SCHEMA)
+
+
 _NULLS: dict[pa.DataType, pa.Array] = {}
 
 
@@ -1068,16 +1144,32 @@ class KLVStreamDecoder:
         table = decode_local_sets(
             buf, framing, stats=self.stats, base_offset=base, strict=self.strict
         )
+        row_starts = framing.starts[framing.is_0601]
+        eg = _eg0104_packets(data, framing)
+        if eg.size:
+            legacy = eg0104_table(
+                data,
+                framing.starts[eg],
+                framing.value_starts[eg],
+                framing.ends[eg],
+                base,
+                self.stats,
+                self.strict,
+            )
+            row_starts = np.concatenate([row_starts, framing.starts[eg]])
+            table = pa.concat_tables([table, legacy])
+            if table.num_rows > eg.size:  # both kinds: back in stream order
+                order = np.argsort(row_starts, kind="stable")
+                table, row_starts = table.take(pa.array(order)), row_starts[order]
         if shift is not None:  # offsets back into the bytes as they came
             framing = shift.original(framing)
+            row_starts = shift.to_original(row_starts)
             table = table.set_column(
-                0,
-                SCHEMA.field("source_offset"),
-                pa.array(base + framing.starts[framing.is_0601], pa.int64()),
+                0, SCHEMA.field("source_offset"), pa.array(base + row_starts, pa.int64())
             )
             settled = shift.to_original(np.array([settled]))[0]
             data = orig
-        table = self._attach_pts(table, framing)
+        table = self._attach_pts(table, row_starts)
         if self.keep_vmti:
             self._keep_vmti(data, framing, base)
         rest = data[settled:]
@@ -1107,10 +1199,10 @@ class KLVStreamDecoder:
         out, self.vmti_packets = self.vmti_packets, []
         return out
 
-    def _attach_pts(self, table: pa.Table, framing: Framing) -> pa.Table:
+    def _attach_pts(self, table: pa.Table, row_starts: np.ndarray) -> pa.Table:
         if self._au_stream_offsets.size == 0 or table.num_rows == 0:
             return table
-        stream_starts = self._stream_pos + framing.starts[framing.is_0601]
+        stream_starts = self._stream_pos + row_starts
         au = np.searchsorted(self._au_stream_offsets, stream_starts, side="right") - 1
         ok = au >= 0
         au_c = np.maximum(au, 0)
@@ -1203,6 +1295,23 @@ def _restore_cut_keys(
     return _KeyRepair(
         fixed, framing2, len(found), np.array(at, np.int64), np.array(sizes, np.int64)
     )
+
+
+#: Key bytes 8..13 of the EG 0104 universal set (byte 7, the version, varies).
+_EG0104_DESIGNATOR = EG0104_KEY[8:14]
+
+
+def _eg0104_packets(data: bytes, framing: Framing) -> np.ndarray:
+    """Indices of the framed packets that are EG 0104 universal sets."""
+    others = np.flatnonzero(~framing.is_0601)
+    if others.size == 0:
+        return others
+    keep = [
+        i
+        for i in others.tolist()
+        if data[int(framing.starts[i]) + 8 : int(framing.starts[i]) + 14] == _EG0104_DESIGNATOR
+    ]
+    return np.array(keep, dtype=np.int64)
 
 
 def _cut_packet(data: bytes, at: int, base: int) -> KLVError | None:
