@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from vigia.exploit.vmti import VmtiStats, count_vmti
 from vigia.footprints import (
     FOOTPRINT_SCHEMA,
     GeoAccuracy,
@@ -127,6 +126,8 @@ def inspect_source(
     info = describe(source)
     summary = TelemetrySummary(gap_s=gap_s)
     accuracy = GeoAccuracy() if geo else None
+    from vigia.exploit.vmti import VmtiStats, count_vmti  # exploit's imports are heavy
+
     vmti = VmtiStats()
     reader = TelemetryReader(
         source,
