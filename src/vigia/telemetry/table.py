@@ -109,7 +109,13 @@ class TelemetryWriter:
     def _write_group(self, tables: list[pa.Table]) -> None:
         table = pa.concat_tables(tables)
         if self._writer is None:
-            self._writer = _parquet_writer(self.path, _FILE_SCHEMA)
+            # dictionary-encode the text the stream carries (absent items are all null)
+            strings = [
+                f.name
+                for f in _FILE_SCHEMA
+                if pa.types.is_string(f.type) and table[f.name].null_count < table.num_rows
+            ]
+            self._writer = _parquet_writer(self.path, _FILE_SCHEMA, strings)
         self._writer.write_table(table, row_group_size=table.num_rows)
 
     def _run(self) -> None:
@@ -173,8 +179,11 @@ STATISTICS_COLUMNS = (
 )
 
 
-def _parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
-    strings = [f.name for f in schema if pa.types.is_string(f.type)]
+def _parquet_writer(
+    path: Path, schema: pa.Schema, strings: list[str] | None = None
+) -> pq.ParquetWriter:
+    if strings is None:
+        strings = [f.name for f in schema if pa.types.is_string(f.type)]
     stats = [c for c in STATISTICS_COLUMNS if c in schema.names]
     return pq.ParquetWriter(
         path, schema, compression="lz4", use_dictionary=strings, write_statistics=stats
