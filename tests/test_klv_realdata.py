@@ -435,3 +435,15 @@ def test_eg0104_decodes_into_the_st0601_columns() -> None:
 def test_st0601_rows_say_their_standard() -> None:
     table, _ = decode_buffer(real(MISB_0601).read_bytes())
     assert table["source_standard"].unique().to_pylist() == ["ST 0601"]
+
+
+def test_cli_strict_refuses_what_lenient_recovers() -> None:
+    for name in ("predator.klv", "day_truncated_keys.klv", "skyranger_truncated.klv"):
+        lenient = runner.invoke(app, ["inspect", str(real(name)), "--json"])
+        assert lenient.exit_code == 0, lenient.output
+        strict = runner.invoke(app, ["inspect", str(real(name)), "--json", "--strict"])
+        assert strict.exit_code != 0
+    r = json.loads(runner.invoke(app, ["inspect", str(real("predator.klv")), "--json"]).stdout)
+    assert r["deviations"] == {"non_minimal_ber": 278, "one_byte_tags": 278}
+    text = runner.invoke(app, ["inspect", str(real("HD_MP2_01045_TS_ASYN_V1_001.klv"))])
+    assert "2,783 telemetry rows (0 ST 0601)" in text.stdout

@@ -62,7 +62,12 @@ def print_inspect(r: dict[str, Any]) -> None:
     klv = r["klv"]
     rows = [
         ("kind", f"{r['kind']}  ({r['size_bytes'] or 0:,} bytes)"),
-        ("packets", f"{r['packets']:,} ST 0601"),
+        (
+            "packets",
+            f"{r['packets']:,} ST 0601"
+            if r["packets"] == klv["packets"]
+            else f"{r['packets']:,} telemetry rows ({klv['packets']:,} ST 0601)",
+        ),
         ("KLV families", ", ".join(f"{k} ({v:,})" for k, v in klv["families"].items()) or "-"),
         ("time", f"{r['start']} → {r['end']}"),
         ("duration", "unknown" if dur is None else f"{dur:,.1f} s ({dur / 3600:.2f} h)"),
