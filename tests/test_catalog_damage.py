@@ -16,7 +16,7 @@ from tests.helpers.api import SITES, Api, build_data_dir
 from vigia.api import create_app
 from vigia.cli import app
 from vigia.store.catalog import Catalog
-from vigia.times import LATEST_PLAUSIBLE_US, implausible_time_mask, null_implausible_times
+from vigia.times import PLAUSIBLE_US, implausible_time_mask, null_implausible_times
 
 #: What damaged ST 0601 item 2 values decode to (µs): year 4310 and year -290,244.
 YEAR_4310_US = 73_869_000_000 * 1_000_000
@@ -34,7 +34,8 @@ def _damage(path: Path, column: str, values: dict[int, int]) -> None:
 
 
 def test_the_mask_and_the_table() -> None:
-    us = np.array([0, 1_700_000_000_000_000, LATEST_PLAUSIBLE_US, -1, YEAR_MINUS_290244_US])
+    lo, hi = PLAUSIBLE_US
+    us = np.array([lo, 1_700_000_000_000_000, hi, -1, YEAR_MINUS_290244_US])
     assert implausible_time_mask(us).tolist() == [False, False, True, True, True]
     t = pa.table({"time": pa.array(us).cast(pa.timestamp("us", tz="UTC")), "n": range(5)})
     fixed, bad = null_implausible_times(t)

@@ -59,8 +59,7 @@ def test_each_kind_of_damage_is_flagged_alone() -> None:
     t = _set(t, "sensor_relative_elevation_angle", 300, -85.0)
     t = _set(t, "sensor_horizontal_field_of_view", 300, 150.0)
     t = _set(t, "sensor_vertical_field_of_view", 300, 150.0)
-    flags = ["checksum" if i == 50 else None for i in range(t.num_rows)]
-    t = t.append_column("damage", pa.array(flags, pa.string()))
+    t = _set(t, "damage", 50, "checksum")  # as the decoder flags a failed checksum
     reasons = _reasons(t)
     flagged = {i: r for i, r in enumerate(reasons) if r != "ok"}
     assert flagged.get(50) == "damaged"
@@ -110,9 +109,8 @@ def test_vmti_of_a_damaged_packet_is_not_placed(tmp_path: Path) -> None:
     assert clean.num_rows and set(clean["status"].to_pylist()) == {"ok"}
     offsets = tel["source_offset"].to_pylist()
     hit = offsets.index(clean["source_offset"][clean.num_rows // 2].as_py())
-    flags = ["checksum" if i == hit else None for i in range(tel.num_rows)]
     damaged = vmti_observations(
-        tel.append_column("damage", pa.array(flags, pa.string())),
+        _set(tel, "damage", hit, "checksum"),
         vocab,
         sortie="S",
         use_stream_elevation=True,

@@ -23,7 +23,7 @@ from vigia.errors import TimeError
 
 __all__ = [
     "EPOCH",
-    "LATEST_PLAUSIBLE_US",
+    "PLAUSIBLE_US",
     "US_PER_S",
     "aware_utc",
     "format_time_us",
@@ -40,10 +40,9 @@ __all__ = [
 #: Microseconds per second.
 US_PER_S = 1_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: The latest time any record of Vigía can hold (2200-01-01T00:00:00Z, µs): motion imagery
-#: starts after 1970 and no platform reports a time two centuries ahead. Anything outside
-#: [EPOCH, this) is damage (a bit flip, a wrong unit), never a time.
-LATEST_PLAUSIBLE_US = 7_258_118_400 * US_PER_S
+#: Times a platform can really carry, ``[first, last)`` in µs: 1990-01-01 to 2100-01-01 UTC.
+#: A decoded time outside is damage (a flipped bit, a wrong epoch), never a date to print.
+PLAUSIBLE_US = (631_152_000 * US_PER_S, 4_102_444_800 * US_PER_S)
 
 
 def _us_of(t: datetime) -> int:
@@ -145,14 +144,15 @@ def time_us_column(col: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool
 
 
 def implausible_time_mask(t_us: npt.ArrayLike) -> npt.NDArray[np.bool_]:
-    """True where a time (µs since the epoch) lies outside [1970, 2200): damage, not a time."""
+    """True where a time (µs since the epoch) lies outside :data:`PLAUSIBLE_US`: damage."""
     arr = np.asarray(t_us, np.int64)
-    return (arr < 0) | (arr >= LATEST_PLAUSIBLE_US)
+    lo, hi = PLAUSIBLE_US
+    return (arr < lo) | (arr >= hi)
 
 
 def null_implausible_times(table: pa.Table) -> tuple[pa.Table, int]:
-    """``table`` with every timestamp value outside [1970, 2200) made null, and how many were
-    (so that no reader dies converting a stored value: Python's datetime stops at year 9999)."""
+    """``table`` with every timestamp value outside :data:`PLAUSIBLE_US` made null, and how many
+    were (so that no reader dies converting a stored value: Python's datetime stops at 9999)."""
     bad_total = 0
     for i, field in enumerate(table.schema):
         if not pa.types.is_timestamp(field.type):

@@ -127,13 +127,21 @@ def inspect_source(
     info = describe(source)
     summary = TelemetrySummary(gap_s=gap_s)
     accuracy = GeoAccuracy() if geo else None
+    from vigia.exploit.vmti import VmtiStats, count_vmti  # exploit's imports are heavy
+
+    vmti = VmtiStats()
     reader = TelemetryReader(
-        source, strict=strict, duration_s=duration_s, progress=_bar(progress, "reading", info.size)
+        source,
+        strict=strict,
+        duration_s=duration_s,
+        progress=_bar(progress, "reading", info.size),
+        keep_vmti=True,
     )
 
     def summarised() -> Iterator[pa.Table]:
         for table in reader:
             summary.update(table)
+            count_vmti(vmti, table, reader.take_vmti())
             yield table
 
     if accuracy is None:
@@ -142,13 +150,30 @@ def inspect_source(
     else:  # the footprints stage itself, so that inspect --geo and footprints agree
         for _ in iter_footprints(summarised(), terrain, accuracy):
             pass
+    count_vmti(vmti, None, reader.take_vmti())
+    klv = reader.stats.as_dict()
+    warnings = []
+    if not klv["packets"]:
+        found = ", ".join(klv["families"]) or "no KLV packets"
+        msg = f"no ST 0601 telemetry in this stream (found: {found})"
+        if "EG 0104" in klv["families"]:
+            msg += "; its legacy EG 0104 sets were read into the ST 0601 columns"
+        warnings.append(msg)
     report: dict[str, Any] = {
         "source": info.name,
         "kind": info.kind,
         "size_bytes": info.size,
         **summary.as_dict(),
-        "klv": reader.stats.as_dict(),
+        "klv": klv,
+        "deviations": klv["deviations"],
+        "vmti": {
+            "packets": vmti.packets,
+            "standalone_packets": vmti.standalone_packets,
+            "targets": vmti.targets,
+            "malformed_packets": vmti.malformed_packets,
+        },
         "transport": reader.transport_stats(),
+        "warnings": warnings,
     }
     if accuracy is not None:
         report["geo_vs_platform"] = accuracy.as_dict()

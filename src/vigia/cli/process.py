@@ -65,7 +65,13 @@ def print_inspect(r: dict[str, Any]) -> None:
     klv = r["klv"]
     rows = [
         ("kind", f"{r['kind']}  ({r['size_bytes'] or 0:,} bytes)"),
-        ("packets", f"{r['packets']:,} ST 0601"),
+        (
+            "packets",
+            f"{r['packets']:,} ST 0601"
+            if r["packets"] == klv["packets"]
+            else f"{r['packets']:,} telemetry rows ({klv['packets']:,} ST 0601)",
+        ),
+        ("KLV families", ", ".join(f"{k} ({v:,})" for k, v in klv["families"].items()) or "-"),
         ("time", f"{r['start']} → {r['end']}"),
         ("duration", "unknown" if dur is None else f"{dur:,.1f} s ({dur / 3600:.2f} h)"),
         ("mission id", str(r["mission_id"] or "-")),
@@ -91,6 +97,19 @@ def print_inspect(r: dict[str, Any]) -> None:
         cc = tr.get("cc_errors", {})
         rows.append(("CC errors", f"{sum(cc.values()) if isinstance(cc, dict) else cc:,}"))
         rows.append(("TS resyncs", f"{tr.get('resyncs', 0):,}"))
+    vm = r.get("vmti")
+    if vm and vm["packets"]:
+        rows.append(
+            (
+                "VMTI",
+                f"{vm['packets']:,} packets ({vm['standalone_packets']:,} stand-alone), "
+                f"{vm['targets']:,} targets, {vm['malformed_packets']:,} malformed",
+            )
+        )
+    if klv["deviations"]:
+        rows.append(("recovered", ", ".join(f"{k} ({v:,})" for k, v in klv["deviations"].items())))
+    if klv["damage"]:
+        rows.append(("damaged rows", ", ".join(f"{k} ({v:,})" for k, v in klv["damage"].items())))
     if klv["sentinels"]:
         rows.append(("error values", ", ".join(f"{k} ({v})" for k, v in klv["sentinels"].items())))
     if klv["item_errors"]:
@@ -116,6 +135,8 @@ def print_inspect(r: dict[str, Any]) -> None:
         it = BY_COLUMN.get(col)
         items.add_row(str(it.tag) if it else "", it.name if it else col, f"{n:,}")
     out.print(items)
+    for w in r.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {w}")
 
 
 @app.command()

@@ -8,9 +8,9 @@ that reason (the row is kept), so coverage, consent and everything after skip th
 
 Checks, in order (the first that applies wins):
 
-* ``damaged``: the telemetry row is flagged by the decoder (a ``damage`` column, e.g. a failed
-  checksum), when the table has one;
-* ``bad_time``: no time, or one outside 1970-2200 (:func:`vigia.times.implausible_time_mask`),
+* ``damaged``: the decoder flagged the packet (:func:`vigia.telemetry.usable_rows`: cut
+  short, a failed checksum, an implausible time);
+* ``bad_time``: no time, or one outside 1990-2100 (:func:`vigia.times.implausible_time_mask`),
   or more than :data:`MAX_TIME_FROM_MEDIAN_S` from the chunk's median time (the stream's span);
 * ``position_jump``: the sensor position is farther from the running median of its neighbours
   (:data:`JUMP_WINDOW` packets) than :data:`MAX_PLATFORM_SPEED_MPS` allows over their time
@@ -29,6 +29,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from vigia.geo.sensor import column
+from vigia.telemetry import usable_rows
 from vigia.times import implausible_time_mask, time_us_column
 
 __all__ = [
@@ -104,9 +105,7 @@ def implausible_packets(telemetry: pa.Table) -> npt.NDArray[np.object_]:
     why = np.full(n, None, dtype=object)
     if n == 0:
         return why
-    if "damage" in telemetry.column_names:
-        flagged = telemetry.column("damage").is_valid().to_numpy(zero_copy_only=False)
-        why[np.asarray(flagged, bool)] = "damaged"
+    why[~usable_rows(telemetry)] = "damaged"
     t_us, has_t = time_us_column(telemetry.column("precision_time_stamp"))
     bad_t = ~has_t | implausible_time_mask(t_us)
     if (~bad_t).any():

@@ -11,6 +11,7 @@ Values are gathered per tag and length and converted with the item table of
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,9 +22,18 @@ import pyarrow.compute as pc
 
 from vigia.errors import ChecksumError, ItemError, KLVError, TruncatedError, VigiaError
 from vigia.klv import st0601
-from vigia.klv.ber import encode_ber_length, encode_ber_oid
-from vigia.klv.keys import KEY_LENGTH, ST0601_KEY, UL_PREFIX
+from vigia.klv.ber import decode_ber_length, encode_ber_length, encode_ber_oid
+from vigia.klv.eg0104 import decode_eg0104
+from vigia.klv.keys import (
+    EG0104_KEY,
+    KEY_LENGTH,
+    ST0601_KEY,
+    ST0903_KEY,
+    UL_PREFIX,
+    key_family,
+)
 from vigia.klv.st0601 import ITEMS, Kind
+from vigia.times import implausible_time_mask
 
 _KEY_ARRAY = np.frombuffer(ST0601_KEY, dtype=np.uint8)
 #: Keep at most this many example errors in the statistics.
@@ -33,6 +43,25 @@ MAX_ERRORS_KEPT = 50
 def _add_counts(mine: dict[Any, int], theirs: dict[Any, int]) -> None:
     for k, v in theirs.items():
         mine[k] = mine.get(k, 0) + v
+
+
+#: What real encoders get wrong that the lenient decoder recovers, counted per packet in
+#: :attr:`DecodeStats.deviations`; a strict decoder refuses each of them.
+DEVIATIONS = {
+    "one_byte_tags": "local-set tags of 128 and above written as one byte, not as BER-OID",
+    "non_minimal_ber": "a BER length in long form where a shorter form would do",
+    "truncated_keys": "a packet whose 16-byte key lost its first bytes",
+    "repeated_items": "a local-set item repeated in one packet (the first one is kept)",
+}
+
+
+def _non_minimal_ber(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Which BER lengths at ``pos`` (all readable) are long-form where shorter would do."""
+    n = buf.size
+    first = buf[np.minimum(pos, n - 1)]
+    second = buf[np.minimum(pos + 1, n - 1)]
+    nb = first & 0x7F
+    return (first >= 0x80) & ((nb == 0) | (second == 0) | ((nb == 1) & (second < 0x80)))
 
 
 @dataclass
@@ -48,6 +77,8 @@ class DecodeStats:
     unknown_tags: dict[int, int] = field(default_factory=dict)
     repeated_tags: int = 0
     sentinels: dict[str, int] = field(default_factory=dict)  # column -> sentinel values seen
+    damage: dict[str, int] = field(default_factory=dict)  # reason -> rows flagged in ``damage``
+    deviations: dict[str, int] = field(default_factory=dict)  # see DEVIATIONS -> packets
     errors: list[VigiaError] = field(default_factory=list)
 
     def note(self, error: VigiaError) -> None:
@@ -66,13 +97,34 @@ class DecodeStats:
         _add_counts(self.item_errors, other.item_errors)
         _add_counts(self.unknown_tags, other.unknown_tags)
         _add_counts(self.sentinels, other.sentinels)
+        _add_counts(self.damage, other.damage)
+        _add_counts(self.deviations, other.deviations)
         for e in other.errors:
             self.note(e)
+
+    def deviate(self, name: str, count: int, offset: int, strict: bool) -> None:
+        """Count ``count`` packets recovered despite deviation ``name`` (see
+        :data:`DEVIATIONS`); a strict decoder refuses the first one instead."""
+        if count <= 0:
+            return
+        if strict:
+            raise KLVError(f"non-conforming KLV: {DEVIATIONS[name]}", offset=offset)
+        self.deviations[name] = self.deviations.get(name, 0) + count
+
+    def families(self) -> dict[str, int]:
+        """Packets per KLV family (see :func:`vigia.klv.keys.key_family`), most first;
+        unknown keys by their hex."""
+        out: dict[str, int] = {"ST 0601": self.packets} if self.packets else {}
+        for key, n in self.other_packets.items():
+            fam = key_family(bytes.fromhex(key))
+            out[fam] = out.get(fam, 0) + n
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "packets": self.packets,
+            "families": self.families(),
             "other_packets": dict(self.other_packets),
             "damaged_packets": self.damaged_packets,
             "checksum_failures": self.checksum_failures,
@@ -81,6 +133,8 @@ class DecodeStats:
             "unknown_tags": {str(k): v for k, v in self.unknown_tags.items()},
             "repeated_tags": self.repeated_tags,
             "sentinels": dict(self.sentinels),
+            "damage": dict(self.damage),
+            "deviations": dict(self.deviations),
             "errors": [str(e) for e in self.errors],
         }
 
@@ -266,16 +320,23 @@ class ItemRecords:
     vlen: np.ndarray  # int64
     damaged_rows: np.ndarray  # int64 rows whose local set was cut short
     damaged_at: np.ndarray  # int64 offsets where each damage was found
+    non_minimal_rows: np.ndarray  # int64 rows with an item length in non-minimal BER
 
 
-def walk_local_sets(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> ItemRecords:
-    """Walk all local sets ``buf[starts[i]:ends[i]]`` together, one item per step."""
+def walk_local_sets(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, *, one_byte_tags: bool = False
+) -> ItemRecords:
+    """Walk all local sets ``buf[starts[i]:ends[i]]`` together, one item per step.
+
+    Tags are BER-OID; ``one_byte_tags`` reads every tag as one byte (a common encoder fault).
+    """
     n = buf.size
     pos = starts.astype(np.int64).copy()
     rows = np.arange(starts.size, dtype=np.int64)
     out: list[tuple[np.ndarray, ...]] = []
     damaged_rows: list[np.ndarray] = []
     damaged_at: list[np.ndarray] = []
+    non_minimal: list[np.ndarray] = []
     active = rows[pos < ends]
     while active.size:
         p = pos[active]
@@ -284,7 +345,7 @@ def walk_local_sets(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> It
         tag = t0.astype(np.int64)
         hl = np.ones(p.size, dtype=np.int64)
         tag_ok = np.ones(p.size, dtype=bool)
-        two = np.flatnonzero(t0 >= 0x80)
+        two = np.flatnonzero(t0 >= 0x80) if not one_byte_tags else np.zeros(0, np.int64)
         if two.size:  # two-byte BER-OID tags (128 and above)
             t1 = buf[np.minimum(p[two] + 1, n - 1)].astype(np.int64)
             tag[two] = ((tag[two] & 0x7F) << 7) | (t1 & 0x7F)
@@ -294,6 +355,10 @@ def walk_local_sets(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> It
         vstart = p + hl + lsize
         vend = vstart + length
         good = tag_ok & len_ok & (vend <= e)
+        nm = good & (lsize > 1)
+        if nm.any():
+            nm &= _non_minimal_ber(buf, p + hl)
+            non_minimal.append(active[nm])
         if good.all():
             out.append((active, tag, vstart, length))
             pos[active] = vend
@@ -322,6 +387,7 @@ def walk_local_sets(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> It
         vlen=vlens,
         damaged_rows=np.concatenate(damaged_rows) if damaged_rows else np.zeros(0, np.int64),
         damaged_at=np.concatenate(damaged_at) if damaged_at else np.zeros(0, np.int64),
+        non_minimal_rows=np.concatenate(non_minimal) if non_minimal else np.zeros(0, np.int64),
     )
 
 
@@ -412,7 +478,15 @@ META_FIELDS = [
     pa.field("pts_90k", pa.int64()),
     pa.field("checksum_valid", pa.bool_()),
     pa.field("sentinel_items", pa.list_(pa.string())),
+    pa.field("damage", pa.string()),
+    pa.field("source_standard", pa.string()),  # "ST 0601", or "EG 0104" (legacy Predator set)
 ]
+
+#: Why a row is damaged (the ``damage`` column; null when the packet is clean), by code. A row
+#: carries its most serious reason: the local set was cut short, its checksum is missing or
+#: wrong, or its precision time stamp lies outside :data:`vigia.times.PLAUSIBLE_US`.
+DAMAGE_REASONS = (None, "time", "checksum", "truncated")
+DAMAGE_TIME, DAMAGE_CHECKSUM, DAMAGE_TRUNCATED = 1, 2, 3
 
 #: The telemetry schema: where-from columns, then one column per ST 0601 item in tag order.
 SCHEMA = pa.schema(
@@ -438,6 +512,50 @@ class _Columns:
         self.binary: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self.sentinel_rows: list[np.ndarray] = []
         self.sentinel_names: list[np.ndarray] = []
+        self.damage = np.zeros(n_rows, dtype=np.uint8)  # codes of DAMAGE_REASONS
+
+    def flag(self, rows: np.ndarray, code: int) -> None:
+        """Mark ``rows`` damaged with ``code`` (a more serious reason already there stays)."""
+        self.damage[rows] = np.maximum(self.damage[rows], code)
+
+    def check_times(self, starts: np.ndarray) -> None:
+        """Null time values outside :data:`vigia.times.PLAUSIBLE_US`; a bad precision time
+        stamp (item 2) flags its row ``time`` (and stops a strict decoder), a bad other time
+        (an event time of 0 means "unset" to some encoders) only counts as an item error."""
+        for tag, values in self.values.items():
+            item = ITEMS[tag]
+            if item.kind is not Kind.TIMESTAMP:
+                continue
+            present = self.present[tag]
+            bad = present & implausible_time_mask(values)
+            if not bad.any():
+                continue
+            rows = np.flatnonzero(bad)
+            present[rows] = False
+            err = ItemError(
+                f"{item.name} (tag {tag}) is outside 1990..2100: {int(values[rows[0]])} µs",
+                offset=self.base + int(starts[rows[0]]),
+            )
+            if self.strict and tag == 2:
+                raise err
+            self.stats.note(err)
+            if tag == 2:
+                self.flag(rows, DAMAGE_TIME)
+            else:
+                self.stats.item_errors[item.column] = (
+                    self.stats.item_errors.get(item.column, 0) + rows.size
+                )
+
+    def damage_column(self) -> pa.Array:
+        """``damage``: per row, why it must not be used (null when clean); counts the reasons."""
+        if not self.damage.any():
+            return _nulls(pa.string(), self.n)
+        counts = np.bincount(self.damage, minlength=len(DAMAGE_REASONS))
+        for code in np.flatnonzero(counts[1:]) + 1:
+            reason = DAMAGE_REASONS[code]
+            assert reason is not None
+            self.stats.damage[reason] = self.stats.damage.get(reason, 0) + int(counts[code])
+        return pc.take(pa.array(DAMAGE_REASONS, type=pa.string()), pa.array(self.damage))
 
     def unknown(self, tag: int, count: int, offset: int) -> bool:
         """Count an unknown tag; return True when the item must be skipped."""
@@ -490,11 +608,14 @@ class _Columns:
             self.sentinel_rows.append(rows[special])
             self.sentinel_names.append(np.full(k, item.column, dtype=object))
 
-    def length_ok(self, item: st0601.Item, vl: np.ndarray, vs: np.ndarray) -> np.ndarray:
-        """Which values have a length the item allows (others are counted as item errors)."""
+    def length_ok(
+        self, item: st0601.Item, vl: np.ndarray, vs: np.ndarray, *, each: int = 1
+    ) -> np.ndarray:
+        """Which values have a length the item allows (others are counted as item errors);
+        ``each``: how many packets every value stands for (a template run's rows)."""
         allowed = (vl == item.length) if item.fixed_length else (vl >= 1) & (vl <= item.max_bytes)
         if not allowed.all():
-            nbad = int((~allowed).sum())
+            nbad = int((~allowed).sum()) * each
             self.stats.item_errors[item.column] = self.stats.item_errors.get(item.column, 0) + nbad
             err = ItemError(
                 f"{item.name} (tag {item.tag}) has length {int(vl[~allowed][0])}",
@@ -627,6 +748,10 @@ def _decode_template_run(
     if not match.any():
         return rows
     mrows = rows[match]
+    vs0 = int(vstarts[lo])
+    lpos = np.array([vs0 + h + len(encode_ber_oid(tag)) for tag, h, _v, _ln in layout], np.int64)
+    if lpos.size and _non_minimal_ber(buf, lpos).any():
+        cols.stats.deviate("non_minimal_ber", int(mrows.size), cols.base + vs0, cols.strict)
     # One structured dtype describes the whole packet: each field is a strided view.
     names, formats, offsets = [], [], []
     for tag, _h, v, ln in layout:
@@ -657,7 +782,8 @@ def _decode_template_run(
             data = np.ascontiguousarray(field).view(np.uint8).reshape(-1)
             cols.add_binary_data(item, mrows, data, np.full(mrows.size, ln, dtype=np.int64))
             continue
-        if not cols.length_ok(item, np.array([ln]), np.array([int(vstarts[lo]) + v])).all():
+        at = np.array([int(vstarts[lo]) + v])
+        if not cols.length_ok(item, np.array([ln]), at, each=int(mrows.size)).all():
             continue
         if ln in (1, 2, 4, 8) and item.kind is not Kind.IMAPB:
             vals, special = st0601.field_to_value(item, field, ln)
@@ -742,6 +868,12 @@ def decode_local_sets(
         stats.note(err)
 
     cols = _Columns(buf, n_rows, stats, base_offset, strict)
+    cols.flag(bad_ck, DAMAGE_CHECKSUM)
+    if n_rows:
+        nm = _non_minimal_ber(buf, starts + KEY_LENGTH)
+        if nm.any():
+            first = base_offset + int(starts[np.flatnonzero(nm)[0]])
+            stats.deviate("non_minimal_ber", int(nm.sum()), first, strict)
     leftovers: list[np.ndarray] = []
     covered = np.zeros(n_rows, dtype=bool)
     for lo, hi in runs:
@@ -752,12 +884,15 @@ def decode_local_sets(
     if rest.size:
         _decode_walked(cols, rest, vstarts, ends)
 
+    cols.check_times(starts)
     columns = cols.table_arrays()
     arrays: list[pa.Array] = [
         pa.array(base_offset + starts, type=pa.int64()),
         pa.nulls(n_rows, type=pa.int64()),
         pa.array(ck_ok, type=pa.bool_()),
         cols.sentinel_column(),
+        cols.damage_column(),
+        constant_strings("ST 0601", n_rows),
     ]
     for fld in SCHEMA:
         if fld.name in _META_NAMES:
@@ -768,6 +903,71 @@ def decode_local_sets(
 
 
 _META_NAMES = frozenset(f.name for f in META_FIELDS)
+
+
+def constant_strings(value: str, n: int) -> pa.Array:
+    """A string column of ``n`` copies of ``value`` (built from buffers, no Python loop)."""
+    raw = value.encode()
+    offsets = np.arange(n + 1, dtype=np.int32) * len(raw)
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(raw * n)]
+    )
+
+
+def eg0104_table(
+    buf: bytes,
+    starts: np.ndarray,
+    vstarts: np.ndarray,
+    ends: np.ndarray,
+    base: int,
+    stats: DecodeStats,
+    strict: bool,
+) -> pa.Table:
+    """Legacy EG 0104 packets as telemetry rows (:data:`SCHEMA`, ``source_standard`` "EG 0104")."""
+    rows = decode_eg0104(
+        (base + int(v), buf[int(v) : int(e)]) for v, e in zip(vstarts, ends, strict=True)
+    )
+    n = len(rows.offsets)
+    damage = np.where(np.array(rows.damaged, dtype=bool), DAMAGE_TRUNCATED, 0).astype(np.uint8)
+    for err in rows.errors:
+        if strict:
+            raise err
+        stats.note(err)
+    stats.damaged_packets += int(np.count_nonzero(damage))
+    arrays: dict[str, pa.Array] = {}
+    for name, values in rows.columns.items():
+        typ = SCHEMA.field(name).type
+        if pa.types.is_timestamp(typ):
+            us = np.array([-1 if v is None else v for v in values], dtype=np.float64)
+            ok = ~implausible_time_mask(np.clip(us, -1, 2**62).astype(np.int64))
+            if name == "precision_time_stamp":
+                damage[~ok & (us >= 0)] = np.maximum(damage[~ok & (us >= 0)], DAMAGE_TIME)
+            ints = np.where(ok, us, 0).astype(np.int64)
+            arrays[name] = pa.array(ints, mask=~ok, type=pa.int64()).cast(typ)
+        else:
+            arrays[name] = pa.array(values, type=typ)
+    counts = np.bincount(damage, minlength=len(DAMAGE_REASONS))
+    for code in np.flatnonzero(counts[1:]) + 1:
+        reason = DAMAGE_REASONS[code]
+        assert reason is not None
+        stats.damage[reason] = stats.damage.get(reason, 0) + int(counts[code])
+    meta = {
+        "source_offset": pa.array(base + starts, type=pa.int64()),
+        "pts_90k": pa.nulls(n, type=pa.int64()),
+        "checksum_valid": pa.nulls(n, type=pa.bool_()),
+        "sentinel_items": pa.nulls(n, type=pa.list_(pa.string())),
+        "damage": pc.take(pa.array(DAMAGE_REASONS, type=pa.string()), pa.array(damage)),
+        "source_standard": constant_strings("EG 0104", n),
+    }
+    cols = [
+        meta.get(f.name, arrays.get(f.name))
+        if f.name in meta or f.name in arrays
+        else _nulls(f.type, n)
+        for f in SCHEMA
+    ]
+    return pa.Table.from_arrays(cols, schema=SCHEMA)
+
+
 _NULLS: dict[pa.DataType, pa.Array] = {}
 
 
@@ -783,8 +983,16 @@ def _decode_walked(cols: _Columns, rows: np.ndarray, vstarts: np.ndarray, ends: 
     """Decode packets ``rows`` by walking their local sets item by item (all together)."""
     rec = walk_local_sets(cols.buf, vstarts[rows], ends[rows])
     stats = cols.stats
+    if rec.damaged_rows.size and not cols.strict:
+        rec = _retry_one_byte_tags(cols, rec, rows, vstarts, ends)
+    if rec.non_minimal_rows.size:
+        bad = np.unique(rec.non_minimal_rows)
+        stats.deviate(
+            "non_minimal_ber", bad.size, cols.base + int(vstarts[rows[bad[0]]]), cols.strict
+        )
     if rec.damaged_rows.size:
         stats.damaged_packets += np.unique(rec.damaged_rows).size
+        cols.flag(rows[rec.damaged_rows], DAMAGE_TRUNCATED)
         err = TruncatedError(
             "local-set item runs past its packet", offset=cols.base + int(rec.damaged_at.min())
         )
@@ -804,6 +1012,8 @@ def _decode_walked(cols: _Columns, rows: np.ndarray, vstarts: np.ndarray, ends: 
         if np.bincount(prow, minlength=cols.n).max() > 1:
             _, first_idx = np.unique(prow, return_index=True)
             stats.repeated_tags += grp.size - first_idx.size
+            if not cols.strict:
+                stats.deviate("repeated_items", int((np.bincount(prow) > 1).sum()), 0, False)
             if cols.strict:
                 raise ItemError(
                     f"tag {int(tag)} repeated in a local set",
@@ -814,16 +1024,54 @@ def _decode_walked(cols: _Columns, rows: np.ndarray, vstarts: np.ndarray, ends: 
         cols.add_gathered(item, prow, rec.vstart[grp], rec.vlen[grp])
 
 
+def _retry_one_byte_tags(
+    cols: _Columns, rec: ItemRecords, rows: np.ndarray, vstarts: np.ndarray, ends: np.ndarray
+) -> ItemRecords:
+    """Walk the local sets ``rec`` found cut short again, reading tags as single bytes; keep
+    the packets that then walk cleanly (counted as the ``one_byte_tags`` deviation)."""
+    damaged = np.unique(rec.damaged_rows)
+    sub = rows[damaged]
+    again = walk_local_sets(cols.buf, vstarts[sub], ends[sub], one_byte_tags=True)
+    clean = np.ones(damaged.size, dtype=bool)
+    clean[again.damaged_rows] = False
+    if not clean.any():
+        return rec
+    cols.stats.deviate("one_byte_tags", int(clean.sum()), 0, False)
+    fixed = np.zeros(rows.size, dtype=bool)
+    fixed[damaged[clean]] = True
+    keep = ~fixed[rec.packet]
+    take = clean[again.packet]
+    dkeep = ~fixed[rec.damaged_rows]
+    return ItemRecords(
+        packet=np.concatenate([rec.packet[keep], damaged[again.packet[take]]]),
+        tag=np.concatenate([rec.tag[keep], again.tag[take]]),
+        vstart=np.concatenate([rec.vstart[keep], again.vstart[take]]),
+        vlen=np.concatenate([rec.vlen[keep], again.vlen[take]]),
+        damaged_rows=rec.damaged_rows[dkeep],
+        damaged_at=rec.damaged_at[dkeep],
+        non_minimal_rows=np.concatenate(
+            [
+                rec.non_minimal_rows[~fixed[rec.non_minimal_rows]],
+                damaged[again.non_minimal_rows[clean[again.non_minimal_rows]]],
+            ]
+        ),
+    )
+
+
 class KLVStreamDecoder:
     """Incremental decoder of a raw KLV byte stream into telemetry tables.
 
     Feed bytes in chunks of any size; each call returns a table of the ST 0601 packets that
     are complete so far. Lenient by default: damaged input is counted in :attr:`stats` and
     skipped; ``strict=True`` raises the first problem as a typed :class:`VigiaError`.
+    ``keep_vmti=True`` also keeps the stand-alone ST 0903 packets for :meth:`take_vmti`.
     """
 
-    def __init__(self, *, strict: bool = False, max_pending: int = 4 << 20) -> None:
+    def __init__(
+        self, *, strict: bool = False, max_pending: int = 4 << 20, keep_vmti: bool = False
+    ) -> None:
         self.strict = strict
+        self.keep_vmti = keep_vmti
         self.stats = DecodeStats()
         self._pending = b""
         self._pending_offset = 0  # source offset of the first pending byte
@@ -833,6 +1081,8 @@ class KLVStreamDecoder:
         self._au_pts = np.zeros(0, dtype=np.int64)
         self._au_source = np.zeros(0, dtype=np.int64)
         self._stream_pos = 0  # stream offset of the first pending byte
+        #: With ``keep_vmti``, stand-alone ST 0903 packets not yet taken: ``(offset, value)``.
+        self.vmti_packets: list[tuple[int, bytes]] = []
 
     def add_access_units(
         self, stream_offsets: np.ndarray, pts: np.ndarray, source_offsets: np.ndarray
@@ -868,9 +1118,22 @@ class KLVStreamDecoder:
         covered = int((framing.ends - framing.starts).sum())
         # Bytes before the first packet, between packets and after the last, up to `settled`.
         skipped = settled - covered
+        orig = data
+        shift: _KeyRepair | None = None
+        if skipped and not self.strict:
+            shift = _restore_cut_keys(data, framing, settled, final=final)
+            if shift is not None:
+                data, framing = shift.data, shift.framing
+                buf = np.frombuffer(data, dtype=np.uint8)
+                settled = framing.consumed
+                covered = int((framing.ends - framing.starts).sum())
+                skipped = settled - covered
+                self.stats.deviate("truncated_keys", shift.count, base, False)
         if skipped:
             gap_at = _first_gap(framing, settled)
-            err = KLVError(f"{skipped} bytes do not form KLV packets", offset=base + gap_at)
+            err = _cut_packet(data, gap_at, base) if final else None
+            if err is None:
+                err = KLVError(f"{skipped} bytes do not form KLV packets", offset=base + gap_at)
             if self.strict:
                 raise err
             self.stats.bytes_skipped += skipped
@@ -879,7 +1142,34 @@ class KLVStreamDecoder:
         table = decode_local_sets(
             buf, framing, stats=self.stats, base_offset=base, strict=self.strict
         )
-        table = self._attach_pts(table, framing)
+        row_starts = framing.starts[framing.is_0601]
+        eg = _eg0104_packets(data, framing)
+        if eg.size:
+            legacy = eg0104_table(
+                data,
+                framing.starts[eg],
+                framing.value_starts[eg],
+                framing.ends[eg],
+                base,
+                self.stats,
+                self.strict,
+            )
+            row_starts = np.concatenate([row_starts, framing.starts[eg]])
+            table = pa.concat_tables([table, legacy])
+            if table.num_rows > eg.size:  # both kinds: back in stream order
+                order = np.argsort(row_starts, kind="stable")
+                table, row_starts = table.take(pa.array(order)), row_starts[order]
+        if shift is not None:  # offsets back into the bytes as they came
+            framing = shift.original(framing)
+            row_starts = shift.to_original(row_starts)
+            table = table.set_column(
+                0, SCHEMA.field("source_offset"), pa.array(base + row_starts, pa.int64())
+            )
+            settled = shift.to_original(np.array([settled]))[0]
+            data = orig
+        table = self._attach_pts(table, row_starts)
+        if self.keep_vmti:
+            self._keep_vmti(data, framing, base)
         rest = data[settled:]
         if len(rest) > self._max_pending:
             drop = len(rest) - 16
@@ -894,10 +1184,23 @@ class KLVStreamDecoder:
         self._stream_pos += settled
         return table
 
-    def _attach_pts(self, table: pa.Table, framing: Framing) -> pa.Table:
+    def _keep_vmti(self, data: bytes, framing: Framing, base: int) -> None:
+        others = np.flatnonzero(~framing.is_0601)
+        for i in others:
+            s = int(framing.starts[i])
+            if data[s : s + KEY_LENGTH] == ST0903_KEY:
+                v0, v1 = int(framing.value_starts[i]), int(framing.ends[i])
+                self.vmti_packets.append((base + v0, data[v0:v1]))
+
+    def take_vmti(self) -> list[tuple[int, bytes]]:
+        """The stand-alone ST 0903 packets seen since the last call: ``(offset, value)``."""
+        out, self.vmti_packets = self.vmti_packets, []
+        return out
+
+    def _attach_pts(self, table: pa.Table, row_starts: np.ndarray) -> pa.Table:
         if self._au_stream_offsets.size == 0 or table.num_rows == 0:
             return table
-        stream_starts = self._stream_pos + framing.starts[framing.is_0601]
+        stream_starts = self._stream_pos + row_starts
         au = np.searchsorted(self._au_stream_offsets, stream_starts, side="right") - 1
         ok = au >= 0
         au_c = np.maximum(au, 0)
@@ -913,6 +1216,118 @@ class KLVStreamDecoder:
         self._au_pts = self._au_pts[keep_from:]
         self._au_source = self._au_source[keep_from:]
         return table
+
+
+#: The designator half of the ST 0601 key: what is left of a key that lost its first bytes.
+_DESIGNATOR = ST0601_KEY[8:]
+
+
+@dataclass
+class _KeyRepair:
+    """A buffer with the missing first bytes of cut ST 0601 keys put back."""
+
+    data: bytes
+    framing: Framing
+    count: int  # keys restored
+    at: np.ndarray  # int64 positions (in the repaired bytes) where bytes were put back
+    sizes: np.ndarray  # int64 bytes put back at each
+
+    def to_original(self, pos: np.ndarray) -> np.ndarray:
+        """Offsets in the repaired bytes -> offsets in the bytes as they came."""
+        before = np.searchsorted(self.at, pos, side="right")
+        cum = np.concatenate(([0], np.cumsum(self.sizes)))
+        inside = before > 0
+        last = np.maximum(before - 1, 0)
+        # a position inside restored bytes maps to where they were put back
+        into = inside & (pos < self.at[last] + self.sizes[last])
+        out = pos - cum[before]
+        return np.where(into, self.at[last] - cum[last], out).astype(np.int64)
+
+    def original(self, f: Framing) -> Framing:
+        """``f`` with its offsets in the bytes as they came."""
+        return dataclasses.replace(
+            f,
+            starts=self.to_original(f.starts),
+            value_starts=self.to_original(f.value_starts),
+            ends=self.to_original(f.ends),
+            consumed=int(self.to_original(np.array([f.consumed]))[0]),
+        )
+
+
+def _restore_cut_keys(
+    data: bytes, framing: Framing, settled: int, *, final: bool
+) -> _KeyRepair | None:
+    """Put back the first bytes of ST 0601 keys that lost up to 8 of them (extractions that
+    drop the start of every packet), where unframed bytes hold the key's designator half.
+    Returns None when nothing was restored or restoring frames no more bytes."""
+    covered = np.zeros(len(data) + 1, dtype=np.int64)
+    np.add.at(covered, framing.starts, 1)
+    np.add.at(covered, framing.ends, -1)
+    inside = np.cumsum(covered)[:-1] > 0
+    found: list[tuple[int, int]] = []  # (position of the cut key, bytes missing)
+    pos = data.find(_DESIGNATOR)
+    while pos >= 0 and pos < settled:
+        if not inside[pos]:
+            kept = 0  # key bytes before the designator that survived
+            while kept < 8 and pos > kept and data[pos - kept - 1] == ST0601_KEY[7 - kept]:
+                kept += 1
+            if kept < 8:
+                found.append((pos - kept, 8 - kept))
+        pos = data.find(_DESIGNATOR, pos + 1)
+    if not found:
+        return None
+    pieces, last, at, sizes, added = [], 0, [], [], 0
+    for p, missing in found:
+        pieces += [data[last:p], ST0601_KEY[:missing]]
+        at.append(p + added)
+        sizes.append(missing)
+        added += missing
+        last = p
+    pieces.append(data[last:])
+    fixed = b"".join(pieces)
+    framing2 = frame_packets(np.frombuffer(fixed, dtype=np.uint8), final=final)
+    before = int((framing.ends - framing.starts).sum())
+    after = int((framing2.ends - framing2.starts).sum()) - added
+    if after <= before:
+        return None
+    return _KeyRepair(
+        fixed, framing2, len(found), np.array(at, np.int64), np.array(sizes, np.int64)
+    )
+
+
+#: Key bytes 8..13 of the EG 0104 universal set (byte 7, the version, varies).
+_EG0104_DESIGNATOR = EG0104_KEY[8:14]
+
+
+def _eg0104_packets(data: bytes, framing: Framing) -> np.ndarray:
+    """Indices of the framed packets that are EG 0104 universal sets."""
+    others = np.flatnonzero(~framing.is_0601)
+    if others.size == 0:
+        return others
+    keep = [
+        i
+        for i in others.tolist()
+        if data[int(framing.starts[i]) + 8 : int(framing.starts[i]) + 14] == _EG0104_DESIGNATOR
+    ]
+    return np.array(keep, dtype=np.int64)
+
+
+def _cut_packet(data: bytes, at: int, base: int) -> KLVError | None:
+    """A :class:`TruncatedError` when the unframed bytes at ``at`` are a packet whose declared
+    length runs past the end of the stream (a capture cut short), else None."""
+    if data[at : at + 4] != UL_PREFIX or len(data) < at + KEY_LENGTH + 1:
+        return None
+    try:
+        length, value_at = decode_ber_length(data, at + KEY_LENGTH)
+    except VigiaError:
+        return None
+    have = len(data) - value_at
+    if length <= have:
+        return None
+    return TruncatedError(
+        f"packet declares {length} value bytes, only {have} follow (stream cut short)",
+        offset=base + at,
+    )
 
 
 def _first_gap(framing: Framing, settled: int) -> int:

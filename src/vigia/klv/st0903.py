@@ -1,4 +1,11 @@
-"""MISB ST 0903 VMTI (Video Moving Target Indicator) Local Set, revisions .4 to .6.
+"""MISB ST 0903 VMTI (Video Moving Target Indicator) Local Set, revisions .3 to .6.
+
+Revisions before .4 (local set version, item 4, below 4) encoded reals differently, and real
+encoders of that time wrote the time stamp without its leading zero byte: with such a version
+the FOVs (items 11, 12) are unsigned integers of up to 2 bytes mapped linearly onto 0..180°, the
+VTarget offsets (items 10, 11, 13..16) signed integers of 1 to 3 bytes mapped linearly onto
+±19.2° (-2^23 is the error value, read as NaN), and the time stamp takes 1 to 8 bytes. A packet
+without a version is read as the current revisions.
 
 The same value bytes arrive stand-alone (a KLV packet with :data:`~vigia.klv.keys.ST0903_KEY`,
 ending in a checksum item) or embedded as the value of ST 0601 item 74 (no checksum).
@@ -225,6 +232,26 @@ def _imap(value: bytes, params: ImapParams, tag: int, offset: int) -> ImapValue:
     return imap_reverse(int.from_bytes(value, "big"), params)
 
 
+#: First revision with IMAPB reals (before: the linear mappings of :func:`_legacy_offset`).
+IMAPB_VERSION = 4
+_LEGACY_OFFSET_ERROR = -(1 << 23)
+
+
+def _legacy_offset(value: bytes, tag: int, offset: int) -> float:
+    """A VTarget offset of ST 0903.3 and before: signed 1..3 bytes mapped onto ±19.2°."""
+    if not 1 <= len(value) <= 3:
+        raise ItemError(f"ST 0903 item {tag} needs 1..3 bytes, has {len(value)}", offset=offset)
+    v = int.from_bytes(value, "big", signed=True)
+    if v == _LEGACY_OFFSET_ERROR:
+        return float("nan")
+    return v * 19.2 / ((1 << 23) - 1)
+
+
+def _legacy_fov(value: bytes, tag: int, offset: int) -> float:
+    """A field of view of ST 0903.3 and before: unsigned 1..2 bytes mapped onto 0..180°."""
+    return _uint(value, tag, offset, 1, 2) * 180.0 / 65535.0
+
+
 def _imap_bytes(value: ImapValue, params: ImapParams) -> bytes:
     """IMAPB bytes of ``value``; a decoded value is re-encoded to the word it came from.
 
@@ -321,8 +348,9 @@ _VT_IMAP: dict[int, tuple[str, ImapParams]] = {
 _VT_RAW: dict[int, str] = {18: "boundary_series", 21: "fpa_index"}
 
 
-def _decode_vtarget(pack: bytes, base_offset: int) -> VTarget:
-    """Decode one VTarget pack body (``target id | local set``)."""
+def _decode_vtarget(pack: bytes, base_offset: int, legacy: bool = False) -> VTarget:
+    """Decode one VTarget pack body (``target id | local set``); ``legacy``: a packet of
+    revision .3 or before."""
     target_id, pos = decode_ber_oid(pack, 0)
     out: dict[str, object] = {}
     sub: list[tuple[int, bytes]] = []
@@ -341,7 +369,10 @@ def _decode_vtarget(pack: bytes, base_offset: int) -> VTarget:
             out[name] = number
         elif tag in _VT_IMAP:
             name, params = _VT_IMAP[tag]
-            out[name] = _imap(raw, params, tag, off)
+            if legacy and params is OFFSET:
+                out[name] = _legacy_offset(raw, tag, off)
+            else:
+                out[name] = _imap(raw, params, tag, off)
         elif tag in _VT_RAW:
             out[_VT_RAW[tag]] = raw
         elif tag == 8:
@@ -392,7 +423,7 @@ def encode_vtarget(target: VTarget) -> bytes:
 
 
 def _decode_target_series(
-    series: bytes, base_offset: int, strict: bool
+    series: bytes, base_offset: int, strict: bool, legacy: bool = False
 ) -> tuple[tuple[VTarget, ...], int]:
     targets: list[VTarget] = []
     malformed = 0
@@ -415,7 +446,7 @@ def _decode_target_series(
             break
         pos = body + length
         try:
-            targets.append(_decode_vtarget(series[body:pos], base_offset + body))
+            targets.append(_decode_vtarget(series[body:pos], base_offset + body, legacy))
         except KLVError:
             if strict:
                 raise
@@ -451,7 +482,10 @@ def decode_vmti(value: bytes, base_offset: int = 0, *, strict: bool = False) -> 
     malformed = 0
     targets: tuple[VTarget, ...] = ()
     value = bytes(value)
-    for item in iter_local_set(value, base_offset):
+    items = list(iter_local_set(value, base_offset))
+    version = next((_uint(it.value, 4, it.offset, 1, 2) for it in items if it.tag == 4), None)
+    legacy = version is not None and version < IMAPB_VERSION
+    for item in items:
         tag, raw, off = item.tag, item.value, item.offset
         if tag in seen:
             raise ItemError(f"VMTI item {tag} appears twice", offset=off)
@@ -460,16 +494,17 @@ def decode_vmti(value: bytes, base_offset: int = 0, *, strict: bool = False) -> 
             out["checksum"] = _uint(raw, tag, off, 2, 2)
         elif tag in _TOP_UINT:
             name, lo, hi = _TOP_UINT[tag]
-            out[name] = _uint(raw, tag, off, lo, hi)
+            out[name] = _uint(raw, tag, off, 1 if legacy else lo, hi)
         elif tag in _TOP_TEXT:
             out[_TOP_TEXT[tag]] = _text(raw, tag, off)
         elif tag in _TOP_FOV:
-            out[_TOP_FOV[tag]] = _imap(raw, FOV, tag, off)
+            fov = _legacy_fov(raw, tag, off) if legacy else _imap(raw, FOV, tag, off)
+            out[_TOP_FOV[tag]] = fov
         elif tag in _TOP_RAW:
             out[_TOP_RAW[tag]] = raw
         elif tag == 101:
             start = off + _item_header_length(value, off - base_offset)
-            targets, malformed = _decode_target_series(raw, start, strict)
+            targets, malformed = _decode_target_series(raw, start, strict, legacy)
         else:
             unknown.append((tag, raw))
     return VmtiPacket(

@@ -98,7 +98,7 @@ class Catalog:
             raise CatalogError(f"cannot read {p}: {exc}") from exc
         table, bad = null_implausible_times(table)
         if bad:
-            log.warning("%s: %d time value(s) outside 1970-2200 read as null", p, bad)
+            log.warning("%s: %d time value(s) outside 1990-2100 read as null", p, bad)
         return table
 
     def observations(self, site_id: str | None = None) -> pa.Table:

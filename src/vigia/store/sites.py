@@ -162,7 +162,7 @@ def sync_sites(
 
 def load_sites_parquet(path: Path | str) -> pa.Table:
     """Read ``sites.parquet`` (the columns the store mirrors that are present); a time outside
-    1970-2200 (damage) reads as null (:func:`vigia.times.null_implausible_times`)."""
+    1990-2100 (damage) reads as null (:func:`vigia.times.null_implausible_times`)."""
     schema = pq.read_schema(path)
     table = pq.read_table(path, columns=[c for c in SITE_COLUMNS if c in schema.names])
     return null_implausible_times(table)[0]

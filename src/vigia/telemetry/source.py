@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from vigia.errors import SourceError
 from vigia.klv.batch import SCHEMA, DecodeStats, KLVStreamDecoder
-from vigia.klv.keys import UL_PREFIX
+from vigia.klv.keys import ST0601_KEY, UL_PREFIX
 from vigia.mpegts import KLVDemuxer, UdpSource, is_transport_stream
 
 #: Bytes read from a file per step.
@@ -54,7 +54,7 @@ def sniff(path: str | os.PathLike[str]) -> str:
         raise SourceError(f"{p} is empty")
     if is_transport_stream(head):
         return "ts"
-    if UL_PREFIX in head:
+    if UL_PREFIX in head or ST0601_KEY[8:] in head:  # also keys that lost their first bytes
         return "klv"
     raise SourceError(
         f"{p} is neither an MPEG-2 transport stream nor a KLV byte stream "
@@ -78,6 +78,7 @@ class TelemetryReader:
     after ``idle_timeout_s`` seconds without a datagram. ``on_ready``, when given, is called
     once the UDP socket is bound (before any datagram is read), from the iterating thread: a
     sender that waits for it loses nothing to a socket not yet there. File sources ignore it.
+    ``keep_vmti=True`` keeps the stand-alone ST 0903 packets for :meth:`take_vmti`.
     """
 
     def __init__(
@@ -90,7 +91,9 @@ class TelemetryReader:
         progress: ProgressFn | None = None,
         idle_timeout_s: float = 5.0,
         on_ready: Callable[[], None] | None = None,
+        keep_vmti: bool = False,
     ) -> None:
+        self.keep_vmti = keep_vmti
         self.info = describe(source)
         self.idle_timeout_s = idle_timeout_s
         self.on_ready = on_ready
@@ -110,6 +113,14 @@ class TelemetryReader:
             total.merge(dec.stats)
         return total
 
+    def take_vmti(self) -> list[tuple[int, bytes]]:
+        """Stand-alone ST 0903 packets read since the last call, as ``(source offset, value
+        bytes)`` (offsets are into the stream of their PID for transport streams)."""
+        out: list[tuple[int, bytes]] = []
+        for dec in self._decoders.values():
+            out.extend(dec.take_vmti())
+        return out
+
     def transport_stats(self) -> dict[str, Any] | None:
         """Transport-stream statistics (continuity errors, resyncs…), when the source is TS."""
         if self.demuxer is None:
@@ -122,7 +133,8 @@ class TelemetryReader:
     def _decoder(self, pid: int) -> KLVStreamDecoder:
         dec = self._decoders.get(pid)
         if dec is None:
-            dec = self._decoders[pid] = KLVStreamDecoder(strict=self.strict)
+            dec = KLVStreamDecoder(strict=self.strict, keep_vmti=self.keep_vmti)
+            self._decoders[pid] = dec
         return dec
 
     def __iter__(self) -> Iterator[pa.Table]:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vigia.klv.batch import SCHEMA
+from vigia.klv.batch import META_FIELDS, SCHEMA
 from vigia.outputs import output_format
 
 #: A gap in the telemetry is a step in time longer than this (s).
@@ -58,6 +58,22 @@ def wkb_points(lon: np.ndarray, lat: np.ndarray, valid: np.ndarray) -> pa.Array:
     )
 
 
+def usable_rows(table: pa.Table) -> np.ndarray:
+    """Which rows of a telemetry table later stages may use: a boolean mask, False where the
+    packet is damaged (``damage`` not null: cut short, bad checksum or implausible time).
+
+    The one rule for skipping damaged telemetry; a table without a ``damage`` column (a file
+    written before it existed) is all usable.
+    """
+    n = table.num_rows
+    if "damage" not in table.column_names:
+        return np.ones(n, dtype=bool)
+    col = table["damage"]
+    if col.null_count == n:
+        return np.ones(n, dtype=bool)
+    return np.asarray(pc.is_null(col).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def with_geometry(table: pa.Table) -> pa.Table:
     """Append the sensor-position ``geometry`` column (WKB points, null when unknown)."""
     lat = table["sensor_latitude"].to_numpy(zero_copy_only=False)
@@ -71,12 +87,12 @@ def with_geometry(table: pa.Table) -> pa.Table:
 class TelemetryWriter:
     """Write telemetry tables to one GeoParquet file, chunk by chunk.
 
-    The file holds the where-from columns, one column per ST 0601 item *present in the
-    stream*, and the geometry. Encoding runs on a background thread (pyarrow releases the
-    GIL) so that decoding the next chunk overlaps writing; rows are grouped into row groups of
-    about ``row_group_rows``. An item that first appears after the first row group starts a
-    new part; :meth:`close` merges the parts into one file with the union of the columns.
-    Errors on the writer thread are raised by :meth:`close`.
+    The file always holds the whole telemetry schema (:data:`PARQUET_SCHEMA`): every ST 0601
+    item has its column, null where the stream never carried it or carried only its error
+    value, so that two sorties' files have the same schema. Encoding runs on a background
+    thread (pyarrow releases the GIL) so that decoding the next chunk overlaps writing; rows
+    are grouped into row groups of about ``row_group_rows``. Errors on the writer thread are
+    raised by :meth:`close`.
     """
 
     def __init__(self, path: str | Path, *, row_group_rows: int = 128 * 1024) -> None:
@@ -84,33 +100,23 @@ class TelemetryWriter:
         self.path = Path(path)
         self.rows = 0
         self._row_group_rows = row_group_rows
-        self._parts: list[Path] = []
         self._writer: pq.ParquetWriter | None = None
-        self._columns: list[str] = []
         self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="parquet-writer", daemon=True)
         self._thread.start()
 
-    def _open_part(self, columns: list[str]) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        part = self.path.with_name(f".{self.path.name}.part{len(self._parts)}")
-        self._parts.append(part)
-        self._columns = columns
-        self._writer = _parquet_writer(part, _schema_of(columns))
-
     def _write_group(self, tables: list[pa.Table]) -> None:
         table = pa.concat_tables(tables)
-        present = [
-            f.name for f in SCHEMA if f.name in _ALWAYS or table[f.name].null_count < table.num_rows
-        ]
-        if self._writer is None or any(c not in self._columns for c in present):
-            keep = set(present) | set(self._columns)
-            self._open_part([f.name for f in SCHEMA if f.name in keep])
-        assert self._writer is not None
-        out = table.select([*self._columns, GEOMETRY_FIELD.name])
-        self._writer.write_table(out, row_group_size=table.num_rows)
+        if self._writer is None:
+            # dictionary-encode the text the stream carries (absent items are all null)
+            strings = [
+                f.name
+                for f in _FILE_SCHEMA
+                if pa.types.is_string(f.type) and table[f.name].null_count < table.num_rows
+            ]
+            self._writer = _parquet_writer(self.path, _FILE_SCHEMA, strings)
+        self._writer.write_table(table, row_group_size=table.num_rows)
 
     def _run(self) -> None:
         pending: list[pa.Table] = []
@@ -137,38 +143,21 @@ class TelemetryWriter:
             raise self._error
         if table.num_rows:
             # The geometry is built here, on the decoding thread, to balance the two threads.
-            self._queue.put(with_geometry(table))
+            self._queue.put(with_geometry(table).replace_schema_metadata(_FILE_SCHEMA.metadata))
             self.rows += table.num_rows
 
     def close(self) -> None:
-        """Finish the file (waits for the writer thread, merges parts if there are several)."""
+        """Finish the file (waits for the writer thread)."""
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+        if self._writer is None and self._error is None:
+            self._writer = _parquet_writer(self.path, _FILE_SCHEMA)
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
         if self._error is not None:
             raise self._error
-        if not self._parts:
-            _parquet_writer(
-                self.path, _schema_of([f.name for f in SCHEMA if f.name in _ALWAYS])
-            ).close()
-        elif len(self._parts) == 1:
-            self._parts[0].replace(self.path)
-        else:
-            schema = _schema_of(self._columns)
-            with _parquet_writer(self.path, schema) as w:
-                for part in self._parts:
-                    pf = pq.ParquetFile(part)
-                    for g in range(pf.num_row_groups):
-                        t = pf.read_row_group(g)
-                        cols = [
-                            t[f.name] if f.name in t.column_names else pa.nulls(t.num_rows, f.type)
-                            for f in schema
-                        ]
-                        w.write_table(pa.Table.from_arrays(cols, schema=schema))
-                    part.unlink()
-        self._parts = []
 
     def __enter__(self) -> TelemetryWriter:
         return self
@@ -177,15 +166,8 @@ class TelemetryWriter:
         self.close()
 
 
-#: Columns written even when empty.
-_ALWAYS = frozenset(
-    ["source_offset", "pts_90k", "checksum_valid", "sentinel_items", "precision_time_stamp"]
-)
-
-
-def _schema_of(columns: list[str]) -> pa.Schema:
-    fields = [SCHEMA.field(c) for c in columns] + [GEOMETRY_FIELD]
-    return pa.schema(fields, metadata={b"geo": geo_metadata()})
+#: The schema of every telemetry file: :data:`PARQUET_SCHEMA` with its GeoParquet metadata.
+_FILE_SCHEMA = PARQUET_SCHEMA.with_metadata({b"geo": geo_metadata()})
 
 
 #: Columns with min/max statistics in the file (what readers filter on: time and place).
@@ -197,8 +179,11 @@ STATISTICS_COLUMNS = (
 )
 
 
-def _parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
-    strings = [f.name for f in schema if pa.types.is_string(f.type)]
+def _parquet_writer(
+    path: Path, schema: pa.Schema, strings: list[str] | None = None
+) -> pq.ParquetWriter:
+    if strings is None:
+        strings = [f.name for f in schema if pa.types.is_string(f.type)]
     stats = [c for c in STATISTICS_COLUMNS if c in schema.names]
     return pq.ParquetWriter(
         path, schema, compression="lz4", use_dictionary=strings, write_statistics=stats
@@ -217,6 +202,10 @@ def read_parquet(path: str | Path, *, full_schema: bool = False) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=PARQUET_SCHEMA)
 
 
+#: Columns of the telemetry that are not ST 0601 items.
+_NOT_ITEMS = frozenset([*(f.name for f in META_FIELDS), GEOMETRY_FIELD.name])
+
+
 @dataclass
 class TelemetrySummary:
     """What a sortie's telemetry holds, accumulated chunk by chunk (for ``vigia inspect``)."""
@@ -226,6 +215,7 @@ class TelemetrySummary:
     first_time_us: int | None = None
     last_time_us: int | None = None
     item_counts: dict[str, int] = field(default_factory=dict)
+    sentinel_counts: dict[str, int] = field(default_factory=dict)  # item -> error values seen
     names: dict[str, dict[str, int]] = field(default_factory=dict)
     lat_range: list[float] = field(default_factory=lambda: [np.inf, -np.inf])
     lon_range: list[float] = field(default_factory=lambda: [np.inf, -np.inf])
@@ -250,11 +240,17 @@ class TelemetrySummary:
             return
         self.packets += n
         for name in table.column_names:
-            if name in ("source_offset", "pts_90k", "checksum_valid", "sentinel_items", "geometry"):
+            if name in _NOT_ITEMS:
                 continue
             present = n - table[name].null_count
             if present:
                 self.item_counts[name] = self.item_counts.get(name, 0) + present
+        sentinels = table["sentinel_items"]
+        if sentinels.null_count < n:
+            flat = pc.list_flatten(sentinels)
+            for entry in pc.value_counts(flat).to_pylist():
+                name = entry["values"]
+                self.sentinel_counts[name] = self.sentinel_counts.get(name, 0) + entry["counts"]
         self.checksum_failures += n - int(pc.sum(table["checksum_valid"]).as_py() or 0)
         for name in self.NAME_COLUMNS:
             col = table[name]
@@ -314,6 +310,7 @@ class TelemetrySummary:
             "end": iso(self.last_time_us),
             "duration_s": self.duration_s,
             "items_present": dict(sorted(self.item_counts.items(), key=lambda kv: -kv[1])),
+            "sentinel_items": dict(sorted(self.sentinel_counts.items(), key=lambda kv: -kv[1])),
             "platform": _top(self.names.get("platform_designation")),
             "tail_number": _top(self.names.get("platform_tail_number")),
             "sensors": self.names.get("image_source_sensor", {}),
