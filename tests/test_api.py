@@ -613,3 +613,34 @@ def test_stored_tearline_is_read_through_one_codec(api: Api) -> None:
         p.tearline = tl
     r = api.get(f"/api/products/{pid}", "semar.oficial")
     assert r.status_code == 422 and "chip name" in r.json()["detail"]
+
+
+def test_withdrawal_takes_the_markers_back_from_tak(
+    data_dir: Path, database_url: str, taky_port: int
+) -> None:
+    """Withdrawing the release deletes its markers on the partner TAK server (CoT t-x-d-d
+    naming each marker), audited; a marker another active release still holds stays."""
+    build_data_dir(data_dir)
+    app = create_app(data_dir, database_url=database_url, tak=f"tcp://127.0.0.1:{taky_port}")
+    with TestClient(app) as client, socket.create_connection(("127.0.0.1", taky_port)) as sub:
+        api = Api(client, data_dir, database_url, {})
+        pid = api.release(SITES[0], ["SEMAR", "FGR"])
+        listener = Subscriber(sub)
+        assert SITES[0] in listener.read_until({SITES[0]})
+        r = api.post(
+            f"/api/products/{pid}/withdraw",
+            "sofia",
+            json={"reason": "wrong grid", "agencies": ["FGR"]},
+        )
+        assert r.status_code == 200, r.text
+        r = api.post(f"/api/products/{pid}/withdraw", "sofia", json={"reason": "wrong grid"})
+        assert r.status_code == 200, r.text
+        got = listener.read_until({f"{SITES[0]}-retracted"})
+        event = got[f"{SITES[0]}-retracted"]
+        assert event.get("type") == "t-x-d-d"
+        assert event.find("detail/link").get("uid") == SITES[0]
+        assert event.find("detail/__forcedelete") is not None
+        with open_store(data_dir, database_url) as store, store.read_only() as s:
+            entries = s.execute(select(AuditEntry).where(AuditEntry.action == "retract")).scalars()
+            details = [e.details for e in entries]
+        assert [d["retracted"] for d in details] == [[SITES[0]]]

@@ -17,7 +17,7 @@ from vigia.api.schemas import (
     WithdrawIn,
 )
 from vigia.api.views import partner_product_view, product_view, usernames
-from vigia.app.delivery import deliver_release
+from vigia.app.delivery import deliver_release, retract_withdrawn
 from vigia.app.products import FORMATS, DraftRequest, draft_product, render_product
 from vigia.share.codec import tearline_from_dict
 from vigia.store import (
@@ -187,12 +187,19 @@ def reject(
     responses={409: {"description": "the product is not released, or already withdrawn"}},
 )
 def withdraw(
-    product_id: ProductIdPath, body: WithdrawIn, who: Supervisor, state: State
+    product_id: ProductIdPath,
+    body: WithdrawIn,
+    who: Supervisor,
+    state: State,
+    background: BackgroundTasks,
 ) -> dict[str, Any]:
     """Withdraw a release (a supervisor, with the reason) from the named agencies, or from all
-    it was released to. Their users lose access at once and see the product as withdrawn."""
+    it was released to. Their users lose access at once and see the product as withdrawn; the
+    markers it put on the partner TAK server that it no longer releases are taken back."""
     with state.store.transaction() as s:
         p = withdraw_release(s, actor(s, who), product_id, body.reason, body.agencies)
         view = product_view(p, _names(s, p))
     state.changed()
+    if state.tak is not None:
+        background.add_task(retract_withdrawn, state.store, state.tak, product_id)
     return view

@@ -5,14 +5,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 from vigia.share.codec import tearline_from_dict
-from vigia.share.render import cot_events
+from vigia.share.render import cot_events, retraction_cot
 from vigia.share.tak import RetryPolicy, TakError, TakTarget, push_events
-from vigia.store import Product, Store, create_delivery, record_attempt, released_tearline
+from vigia.store import (
+    Product,
+    Store,
+    audit,
+    create_delivery,
+    list_deliveries,
+    record_attempt,
+    released_tearline,
+)
 
-__all__ = ["DELIVERY_ACTOR", "deliver_release", "parse_tak"]
+__all__ = ["DELIVERY_ACTOR", "deliver_release", "parse_tak", "retract_withdrawn"]
 
 log = logging.getLogger(__name__)
 DELIVERY_ACTOR = "system"
@@ -93,3 +102,57 @@ def deliver_release(
             "TAK delivery of %s to %s failed for %d marker(s)", product_id, target.url, len(pending)
         )
     return ids
+
+
+def retract_withdrawn(
+    store: Store,
+    target: TakTarget,
+    product_id: str,
+    *,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """After a withdrawal, take back from ``target`` every marker this product put there that
+    its tearline no longer releases (all of them once no agency holds the release): one CoT
+    deletion (:func:`vigia.share.render.retraction_cot`) per marker, audited with its outcome.
+    Returns the site ids retracted."""
+    policy = retry or RetryPolicy(max_attempts=4, initial_delay_s=0.5, max_delay_s=5.0)
+    with store.transaction() as s:
+        p = s.get(Product, product_id)
+        if p is None:
+            return []
+        pushed = {
+            d.site_id
+            for d in list_deliveries(s, status="delivered", target=target.url)
+            if d.product_id == product_id and d.site_id
+        }
+        still = {site.get("site_id") for site in released_tearline(s, p).get("sites") or []}
+    gone = sorted(pushed - still)
+    if not gone:
+        return []
+    now = datetime.now(UTC)
+    records = push_events(
+        [retraction_cot(uid, time=now) for uid in gone], target, retry=policy, sleep=sleep
+    )
+    with store.transaction() as s:
+        audit(
+            s,
+            DELIVERY_ACTOR,
+            "retract",
+            "product",
+            product_id,
+            {
+                "target": target.url,
+                "retracted": [u for u, r in zip(gone, records, strict=True) if r.delivered],
+                "failed": [u for u, r in zip(gone, records, strict=True) if not r.delivered],
+            },
+        )
+    failed = [u for u, r in zip(gone, records, strict=True) if not r.delivered]
+    if failed:
+        log.warning(
+            "TAK retraction of %s from %s failed for %d marker(s)",
+            product_id,
+            target.url,
+            len(failed),
+        )
+    return [u for u, r in zip(gone, records, strict=True) if r.delivered]

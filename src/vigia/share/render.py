@@ -57,6 +57,7 @@ __all__ = [
     "render_json",
     "render_kml",
     "render_pdf",
+    "retraction_cot",
     "site_cot",
 ]
 
@@ -496,6 +497,47 @@ def cot_events(
         )
         for s in t.sites
     )
+
+
+#: CoT type of a deletion: receivers drop the marker named by its ``link`` (ATAK, WinTAK).
+COT_DELETE_TYPE: Final = "t-x-d-d"
+
+
+def retraction_cot(
+    uid: str, *, time: datetime, stale_after: timedelta = timedelta(minutes=5)
+) -> CotEvent:
+    """A CoT event that takes back the marker ``uid`` (a site id): type ``t-x-d-d`` with
+    ``detail/link/@uid`` and ``__forcedelete``, as TAK clients delete a marker. It carries no
+    position and nothing of the site but its id."""
+    stamp = iso_time(time)
+    ev = ET.Element(
+        "event",
+        {
+            "version": "2.0",
+            "uid": f"{uid}-retracted",
+            "type": COT_DELETE_TYPE,
+            "how": "h-g-i-g-o",
+            "time": stamp,
+            "start": stamp,
+            "stale": iso_time(time + stale_after),
+        },
+    )
+    ET.SubElement(
+        ev,
+        "point",
+        {
+            "lat": "0.0",
+            "lon": "0.0",
+            "hae": "0.0",
+            "ce": f"{COT_UNKNOWN:.1f}",
+            "le": f"{COT_UNKNOWN:.1f}",
+        },
+    )
+    detail = ET.SubElement(ev, "detail")
+    ET.SubElement(detail, "link", {"uid": uid, "relation": "none", "type": COT_TYPE})
+    ET.SubElement(detail, "__forcedelete")
+    xml = ET.tostring(ev, encoding="unicode")
+    return CotEvent(uid, '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>' + xml)
 
 
 # --- PDF ------------------------------------------------------------------------------------
