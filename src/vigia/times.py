@@ -29,6 +29,7 @@ __all__ = [
     "format_time_us",
     "implausible_time_mask",
     "iso_time",
+    "iso_time_column",
     "iso_time_fixed_us",
     "null_implausible_times",
     "parse_time_us",
@@ -166,3 +167,11 @@ def null_implausible_times(table: pa.Table) -> tuple[pa.Table, int]:
             fixed = pc.if_else(pa.array(bad), pa.scalar(None, field.type), col)
             table = table.set_column(i, field, fixed)
     return table, bad_total
+
+
+def iso_time_column(col: pa.Array | pa.ChunkedArray) -> list[str | None]:
+    """ISO 8601 UTC text of each value of an Arrow timestamp column, with the column's own
+    sub-second digits (``2026-03-14T05:12:24.000000Z`` for µs); null stays None."""
+    utc = col.cast(pa.timestamp(col.type.unit, tz="UTC"))
+    out: list[str | None] = pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
+    return out

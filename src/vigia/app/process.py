@@ -23,6 +23,7 @@ from vigia.klv.batch import DecodeStats
 from vigia.outputs import output_format
 from vigia.telemetry.source import TelemetryReader, describe
 from vigia.telemetry.table import TelemetrySummary, TelemetryWriter, geo_metadata
+from vigia.times import iso_time_column
 
 __all__ = [
     "FOOTPRINT_FORMATS",
@@ -83,7 +84,7 @@ def _write_geojson(tables: Iterable[pa.Table], path: Path) -> int:
         for t in tables:
             valid = t.filter(pc.fill_null(t["valid"], False))
             geoms = shapely.from_wkb(valid["footprint"].to_numpy(zero_copy_only=False))
-            times = pc.strftime(valid["time"], format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
+            times = iso_time_column(valid["time"])
             gsd = valid["gsd_m"].to_pylist()
             slant = valid["slant_range_m"].to_pylist()
             terrain = valid["terrain_source"].to_pylist()
