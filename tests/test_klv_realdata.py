@@ -184,6 +184,16 @@ def test_inspect_lists_eg0104_and_st0102() -> None:
     assert r["warnings"]
 
 
+@pytest.mark.parametrize(
+    ("name", "failures"),
+    [("HD_MP2_01045_TS_ASYN_V1_001.klv", 0), ("HD_H264_0903_TS_SYN_V1_001.klv", 30)],
+)
+def test_inspect_counts_only_checksums_that_failed(name: str, failures: int) -> None:
+    # EG 0104 sets carry no ST 0601 checksum (not a failure); the 0903 sample's 30 stay counted
+    r = _inspect_json(name)
+    assert r["checksum_failures"] == r["klv"]["checksum_failures"] == failures
+
+
 def test_inspect_counts_standalone_vmti() -> None:
     r = _inspect_json("0903.klv")
     assert r["klv"]["families"] == {"ST 0903": 26}

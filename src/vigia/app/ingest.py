@@ -41,7 +41,7 @@ from vigia.exploit.fusion import fuse
 from vigia.exploit.marks import is_marks_file, marks_observations, read_marks
 from vigia.exploit.observations import OBSERVATION_SCHEMA
 from vigia.exploit.scoring import PASSES_SCHEMA, score_sites
-from vigia.exploit.vmti import VmtiStats, vmti_observations
+from vigia.exploit.vmti import VmtiStats, split_standalone, vmti_observations
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
 from vigia.footprints import Footprinter, TerrainOptions
 from vigia.geo import PoseSigmas
@@ -193,12 +193,35 @@ def _ingest_stream(
 ) -> tuple[pa.Table, pa.Table]:
     """Observations and coverage passes of one stream."""
     chunks: list[pa.Table] = []
-    reader = TelemetryReader(str(path), progress=progress)
+    reader = TelemetryReader(str(path), progress=progress, keep_vmti=True)
     acc = CoverageAccumulator()
     obs_parts: list[pa.Table] = []
     stats = VmtiStats()
     sortie: str | None = None
+    # The VMTI of a chunk is read once the next chunk is in, so that a stand-alone ST 0903
+    # packet near the boundary is tied to the nearest row of either (split_standalone).
+    held: tuple[pa.Table, Any, TerrainOptions] | None = None
+    alone: list[tuple[int, bytes]] = []
     with Footprinter(terrain) as fp:
+
+        def vmti(held: tuple[pa.Table, Any, TerrainOptions], packets: list[Any]) -> pa.Table:
+            chunk, gsd_m, used = held
+            return vmti_observations(
+                chunk,
+                vocab,
+                sortie=sortie,
+                standalone=packets,
+                terrain_height_m=used.terrain_height_m,
+                dem=fp.dem,
+                use_stream_elevation=used.use_stream_elevation,
+                sigmas=sigmas,
+                frame_width_px=used.frame_width_px,
+                frame_height_px=used.frame_height_px,
+                gsd_m=gsd_m,
+                source_file=str(path),
+                stats=stats,
+            )
+
         for chunk in reader:
             if sortie is None:
                 sortie = _sortie_id(chunk, path)
@@ -210,22 +233,16 @@ def _ingest_stream(
             used = fp.terrain
             assert used is not None
             rep.terrain = used.source
-            obs_parts.append(
-                vmti_observations(
-                    chunk,
-                    vocab,
-                    sortie=sortie,
-                    terrain_height_m=used.terrain_height_m,
-                    dem=fp.dem,
-                    use_stream_elevation=used.use_stream_elevation,
-                    sigmas=sigmas,
-                    frame_width_px=used.frame_width_px,
-                    frame_height_px=used.frame_height_px,
-                    gsd_m=res["gsd_m"],
-                    source_file=str(path),
-                    stats=stats,
-                )
-            )
+            alone += reader.take_vmti()
+            if held is not None:
+                now, alone = split_standalone(alone, held[0], chunk)
+                obs_parts.append(vmti(held, now))
+            held = (chunk, res["gsd_m"], used)
+        alone += reader.take_vmti()
+        if held is not None:
+            obs_parts.append(vmti(held, alone))
+        else:
+            vmti_observations(pa.table({}), vocab, sortie=sortie, standalone=alone, stats=stats)
         if detector is not None and chunks and fp.terrain is not None:
             run = detect_video(
                 path,

@@ -251,7 +251,8 @@ class TelemetrySummary:
             for entry in pc.value_counts(flat).to_pylist():
                 name = entry["values"]
                 self.sentinel_counts[name] = self.sentinel_counts.get(name, 0) + entry["counts"]
-        self.checksum_failures += n - int(pc.sum(table["checksum_valid"]).as_py() or 0)
+        # null: the packet's standard has no checksum (EG 0104), not a failure
+        self.checksum_failures += int(pc.sum(pc.invert(table["checksum_valid"])).as_py() or 0)
         for name in self.NAME_COLUMNS:
             col = table[name]
             if col.null_count == n:
