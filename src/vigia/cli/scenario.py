@@ -36,12 +36,19 @@ def scenario_evaluate(
     keep: Annotated[
         Path | None, typer.Option("--keep", help="Keep the streams and data directory here")
     ] = None,
+    compare_terrain: Annotated[
+        bool,
+        typer.Option(
+            help="Also ingest with the stream's frame-centre elevation and with a constant "
+            "height, and score each (by_terrain)"
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build the world, fly the sorties to MPEG-TS, run the pipeline, and score the result:
-    recall, precision (a site matches a lab within 50 m), localisation error, passes to
-    detection."""
-    from vigia.app.evaluate import evaluate
+    """Build the world (with relief), fly the sorties to MPEG-TS, run the pipeline with the
+    world's DEM, and score the result: recall, precision (a site matches a lab within 50 m),
+    localisation error, passes to detection; then the same with each terrain fallback."""
+    from vigia.app.evaluate import TERRAINS, evaluate
 
     with console.status("building the world, flying the sorties, running the pipeline"):
         res = evaluate(
@@ -51,6 +58,7 @@ def scenario_evaluate(
             sorties=sorties,
             work_dir=keep,
             log=lambda m: console.log(m),
+            terrains=TERRAINS if compare_terrain else ("dem",),
         )
     if as_json:
         out.print_json(json.dumps(res))
@@ -73,6 +81,28 @@ def scenario_evaluate(
     ):
         t.add_row(k, format_value(res[k]))
     out.print(t)
+    by = Table(title="localisation by terrain (the same sorties)")
+    figures = (
+        "recall",
+        "precision",
+        "median_error_m",
+        "p90_error_m",
+        "lab_offset_median_m",
+        "lab_offset_p90_m",
+    )
+    for col in ("terrain", *figures):
+        by.add_column(col, justify="left" if col == "terrain" else "right")
+    labels = {
+        "dem": "DEM (terrain.tif)",
+        "stream_elevation": "stream elevation (items 25/78)",
+        "constant": f"constant {res['terrain_height_m']:g} m HAE",
+    }
+    for name, row in res["by_terrain"].items():
+        by.add_row(
+            labels.get(name, name),
+            *(format_value(row[k]) for k in figures),
+        )
+    out.print(by)
 
 
 class _Printer:
