@@ -8,9 +8,10 @@ matches candidate sites to laboratories one-to-one, nearest first, within ``matc
 * ``precision``: matched candidates / candidates (a second site on the same laboratory is a
   false positive);
 * ``median_error_m``, ``p90_error_m``: distance from matched sites to their laboratory;
-* ``lab_offset_median_m``, ``lab_offset_p90_m``: per laboratory, the distance to the site
-  (candidate or not) that gathered the most observations within 1 km of it: the localisation
-  error without the 50 m cut of the match (1 km where there is none);
+* ``lab_offset_median_m``, ``lab_offset_p90_m``: per laboratory, the distance to its site (of
+  the sites, candidate or not, nearer to it than to any other place and within 1 km, the one
+  with the most observations): the localisation error without the 50 m cut of the match (1 km
+  where there is none);
 * ``median_passes_to_detection``: for each matched laboratory, how many looks at it (coverage
   passes over its H3 cell at any GSD) it took until the evidence gathered so far made its site
   a candidate.
@@ -213,21 +214,26 @@ TERRAIN_FIGURES = (
 )
 
 
-def _lab_offsets_m(sites: pa.Table, labs: list[dict[str, Any]]) -> np.ndarray:
-    """Per laboratory, the distance (m) to the site, candidate or not, that gathered the most
-    observations within :data:`OFFSET_SEARCH_M` of it (``OFFSET_SEARCH_M`` when none did)."""
-    if not labs:
+def _lab_offsets_m(world: World, sites: pa.Table) -> np.ndarray:
+    """Per laboratory, the distance (m) to its site: of the sites (candidate or not) nearer to
+    it than to any other place of the world and within :data:`OFFSET_SEARCH_M`, the one that
+    gathered most observations (``OFFSET_SEARCH_M`` when there is none)."""
+    is_lab = world.is_lab()
+    if not is_lab.any():
         return np.empty(0)
     lat = np.asarray(sites.column("lat").to_numpy(zero_copy_only=False), float)
     lon = np.asarray(sites.column("lon").to_numpy(zero_copy_only=False), float)
     n_obs = np.asarray(sites.column("n_observations").to_numpy(zero_copy_only=False), float)
-    out = np.full(len(labs), OFFSET_SEARCH_M)
-    for i, lab in enumerate(labs):
-        d = _dist_m(lat, lon, lab["lat"], lab["lon"])
-        near = np.flatnonzero(d <= OFFSET_SEARCH_M)
-        if near.size:
-            out[i] = float(d[near[np.argmax(n_obs[near])]])
-    return out
+    d = _dist_m(lat[:, None], lon[:, None], world.column("lat")[None], world.column("lon")[None])
+    out = np.full(world.n_objects, OFFSET_SEARCH_M)
+    if lat.size:
+        owner = np.argmin(d, axis=1)
+        dist = d[np.arange(lat.size), owner]
+        for k in np.flatnonzero(is_lab):
+            mine = np.flatnonzero((owner == k) & (dist <= OFFSET_SEARCH_M))
+            if mine.size:
+                out[k] = float(dist[mine[np.argmax(n_obs[mine])]])
+    return out[is_lab]
 
 
 def _score(world: World, cat: Catalog, vocab: Vocabulary, match_m: float) -> dict[str, Any]:
@@ -259,7 +265,7 @@ def _score(world: World, cat: Catalog, vocab: Vocabulary, match_m: float) -> dic
     unmatched = [cand[i] for i in range(len(cand)) if i not in {m[0] for m in matches}]
     on_decoys = len(match_sites(unmatched, decoys_t, match_m))
     n_c = len(cand)
-    offsets = _lab_offsets_m(sites_t, labs)
+    offsets = _lab_offsets_m(world, sites_t)
     return {
         "recall": round(len(matches) / len(labs), 4) if labs else None,
         "precision": round(len(matches) / n_c, 4) if n_c else None,

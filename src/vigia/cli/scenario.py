@@ -81,27 +81,25 @@ def scenario_evaluate(
     ):
         t.add_row(k, format_value(res[k]))
     out.print(t)
-    by = Table(title="localisation by terrain (the same sorties)")
-    figures = (
-        "recall",
-        "precision",
-        "median_error_m",
-        "p90_error_m",
-        "lab_offset_median_m",
-        "lab_offset_p90_m",
-    )
-    for col in ("terrain", *figures):
-        by.add_column(col, justify="left" if col == "terrain" else "right")
+    by = Table(title="localisation by terrain (the same sorties; errors in m)")
+    heads = {
+        "recall": "recall",
+        "precision": "precision",
+        "median_error_m": "median",
+        "p90_error_m": "p90",
+        "lab_offset_median_m": "lab offset",
+        "lab_offset_p90_m": "offset p90",
+    }
+    by.add_column("terrain")
+    for head in heads.values():
+        by.add_column(head, justify="right")
     labels = {
-        "dem": "DEM (terrain.tif)",
-        "stream_elevation": "stream elevation (items 25/78)",
-        "constant": f"constant {res['terrain_height_m']:g} m HAE",
+        "dem": "DEM",
+        "stream_elevation": "stream elevation",
+        "constant": f"constant {res['terrain_height_m']:g} m",
     }
     for name, row in res["by_terrain"].items():
-        by.add_row(
-            labels.get(name, name),
-            *(format_value(row[k]) for k in figures),
-        )
+        by.add_row(labels.get(name, name), *(format_value(row[k]) for k in heads))
     out.print(by)
 
 
