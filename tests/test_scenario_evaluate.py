@@ -46,6 +46,25 @@ def test_finds_the_labs(run: tuple[dict, Path]) -> None:
     )
 
 
+def test_relief_needs_the_dem_or_the_stream_elevation(run: tuple[dict, Path]) -> None:
+    """The world has hills and valleys: with its DEM the pipeline keeps the README's goals; a
+    constant height (the world's mean ground) misplaces most laboratories by more than the
+    50 m match, so recall collapses, while the stream's frame-centre elevation holds up."""
+    res, root = run
+    by = res["by_terrain"]
+    assert list(by) == ["dem", "stream_elevation", "constant"]
+    dem, stream, const = by["dem"], by["stream_elevation"], by["constant"]
+    assert {k: res[k] for k in dem} == dem  # the headline figures are the DEM's
+    assert dem["recall"] >= 0.9 and dem["precision"] >= 0.9 and dem["median_error_m"] <= 15.0
+    assert dem["lab_offset_median_m"] <= 15.0
+    assert stream["recall"] >= 0.8 and stream["median_error_m"] <= 15.0
+    assert const["recall"] <= dem["recall"] - 0.4
+    assert const["lab_offset_median_m"] >= 3 * dem["lab_offset_median_m"]
+    assert const["lab_offset_median_m"] > 50.0
+    assert (root / "sorties" / "terrain.tif").is_file()
+    assert (root / "data-constant").is_dir() and (root / "data-stream_elevation").is_dir()
+
+
 def test_every_site_explains_its_score(run: tuple[dict, Path]) -> None:
     _, root = run
     sites = Catalog(root / "data").sites().to_pylist()

@@ -98,7 +98,8 @@ def test_objects_inside_consent_out_of_the_city_and_apart(world: World) -> None:
     d = np.hypot(e[:, None] - e[None, :], n[:, None] - n[None, :])
     d[np.diag_indices_from(d)] = np.inf
     assert d.min() >= MIN_SEPARATION_M - 1e-6
-    assert np.all(world.column("h_m") == world.terrain_height_m)
+    # on the ground: the DEM's height there (m HAE)
+    assert np.allclose(world.column("h_m"), world.ground_height_m(lat, lon), atol=1e-6)
 
 
 def test_truth_lists_the_labs(world: World) -> None:
@@ -145,7 +146,9 @@ def test_aim_point_is_at_the_image_centre_with_the_true_pose(world: World) -> No
     assert np.all((tc["sensor_ellipsoid_height"] > 6000) & (tc["sensor_ellipsoid_height"] < 8000))
     assert np.all(tc["sensor_horizontal_field_of_view"] >= 1.4)
     assert np.all(tc["sensor_horizontal_field_of_view"] <= 9.1)
-    fp = footprints(tc, terrain_height_m=world.terrain_height_m)
+    fp = footprints(tc, dem=world.dem())
+    assert fp["valid"].all()
+    assert np.allclose(fp["center_h"], plan.aim_h_m, atol=0.05)  # the aim is on the relief
     assert np.all((fp["slant_range_m"] > 6500) & (fp["slant_range_m"] < 16000))
     assert 0.45 < np.median(fp["gsd_m"]) < 1.2
     step = np.hypot(
@@ -233,7 +236,7 @@ def test_frame_geometry_in_the_stream_is_that_of_the_reported_pose(
     world: World, decoded: list[pa.Table]
 ) -> None:
     tab = decoded[0]
-    fp = footprints(tab, terrain_height_m=world.terrain_height_m)
+    fp = footprints(tab, dem=world.dem())
     d = _distance_m(
         fp["center_lat"],
         fp["center_lon"],
@@ -265,7 +268,7 @@ def test_geolocation_errors_match_scenario_sigmas(
             det.column("y_px").to_numpy(),
             f.frame_width,
             f.frame_height,
-            terrain_height_m=world.terrain_height_m,
+            dem=world.dem(),
             sigmas=SCENARIO_POSE_SIGMAS,
         )
         assert g["valid"].all()
@@ -308,7 +311,7 @@ def test_onboard_target_locations_use_the_reported_pose(
         np.array(ys),
         f.frame_width,
         f.frame_height,
-        terrain_height_m=world.terrain_height_m,
+        dem=world.dem(),
         sigmas=SCENARIO_POSE_SIGMAS,
     )
     lat = np.array([loc.latitude_deg for loc in locs])
@@ -368,9 +371,8 @@ def test_render_frame_draws_objects_where_the_pose_projects_them(world: World) -
     lat = lat0 + off_n / 110_800.0
     lon = lon0 + off_e / (111_320.0 * np.cos(np.radians(lat0)))
     rows = np.arange(0, spec.n_packets, 10)
-    g = ground_to_pixel(
-        plan.true_columns, rows[:, None], lat[None], lon[None], world.terrain_height_m, 640, 360
-    )
+    h = world.ground_height_m(lat, lon)  # the tarps sit on the relief
+    g = ground_to_pixel(plan.true_columns, rows[:, None], lat[None], lon[None], h[None], 640, 360)
     inner = g["in_view"] & (g["x_px"] > 20) & (g["x_px"] < 620) & (g["y_px"] > 20)
     inner &= g["y_px"] < 340
     hits = np.argwhere(inner)

@@ -1,10 +1,11 @@
 """``vigia demo``: fly the scenario's sorties over Culiacán and run the whole chain on them,
 then leave behind the store that ``vigia serve --data-dir DIR`` shows at once.
 
-:func:`run_demo` runs the steps in order (the world and its sorties; inspect, telemetry,
+:func:`run_demo` runs the steps in order (the world, its DEM and its sorties; inspect, telemetry,
 footprints, coverage and consent compliance of the first sortie; ingest of every sortie; the
 ranked sites; the next sortie's plan; the store) and hands each result to a
-:class:`DemoReporter`, which shows it (the CLI prints the tables its commands print).
+:class:`DemoReporter`, which shows it (the CLI prints the tables its commands print). Every step
+geolocates on the world's DEM (``OUT/sorties/terrain.tif``), as ``--dem`` would.
 
 The store (:func:`prepare_demo_store`): after the demo has ingested the scenario's sorties into
 ``DIR``, it mirrors ``DIR/sites.parquet`` into the store, creates the demo accounts with
@@ -277,7 +278,8 @@ def run_demo(
     labs = sum(1 for k in world.objects.column("kind").to_pylist() if k == "lab")
     reporter.world(DemoWorld(world.n_objects, labs, len(world.aois), aois, files, video))
     src = str(files[0].path)
-    terrain = TerrainOptions(terrain_height_m=world.terrain_height_m)
+    dem = files[0].dem_path if files else world.write_dem(out_dir / "terrain.tif")
+    terrain = TerrainOptions(dem_path=str(dem))  # the hills the sorties were flown over
     reporter.step("2. inspect the first sortie")
     with reporter.progress() as bars:
         reporter.inspected(inspect_source(src, terrain, geo=True, progress=bars))

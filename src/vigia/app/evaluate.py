@@ -8,9 +8,20 @@ matches candidate sites to laboratories one-to-one, nearest first, within ``matc
 * ``precision``: matched candidates / candidates (a second site on the same laboratory is a
   false positive);
 * ``median_error_m``, ``p90_error_m``: distance from matched sites to their laboratory;
+* ``lab_offset_median_m``, ``lab_offset_p90_m``: per laboratory, the distance to its site (of
+  the sites, candidate or not, nearer to it than to any other place and within 1 km, the one
+  with the most observations): the localisation error without the 50 m cut of the match (1 km
+  where there is none);
 * ``median_passes_to_detection``: for each matched laboratory, how many looks at it (coverage
   passes over its H3 cell at any GSD) it took until the evidence gathered so far made its site
   a candidate.
+
+The world has relief (hills and valleys of several hundred metres), and the pipeline is given
+its DEM (the ``terrain.tif`` the sorties are flown with). ``by_terrain`` scores the same
+sorties ingested with each terrain of :data:`TERRAINS`: the DEM (the figures above), the
+streams' own frame-centre elevation (items 25 / 78, one height per frame), and a constant
+height (the world's mean ground height over the search boxes, m HAE): what geolocation loses
+without a DEM.
 """
 
 from __future__ import annotations
@@ -35,9 +46,13 @@ from vigia.scenario.flights import SCENARIO_POSE_SIGMAS, fly_sorties
 from vigia.scenario.world import World, build_world
 from vigia.store.catalog import Catalog
 
-__all__ = ["evaluate", "match_sites"]
+__all__ = ["TERRAINS", "evaluate", "match_sites"]
 
 MATCH_M = 50.0
+#: How far from a laboratory :func:`_lab_offsets_m` looks for its site (m).
+OFFSET_SEARCH_M = 1000.0
+#: The terrains ``by_terrain`` compares (:data:`vigia.footprints.TERRAIN_SOURCES` names).
+TERRAINS = ("dem", "stream_elevation", "constant")
 
 
 def _dist_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
@@ -118,10 +133,16 @@ def evaluate(
     match_m: float = MATCH_M,
     vocab: Vocabulary | None = None,
     log: Callable[[str], None] | None = None,
+    terrains: tuple[str, ...] = TERRAINS,
 ) -> dict[str, Any]:
     """Build, fly, ingest and score the scenario of ``seed``; the figures of the module
-    docstring as a JSON-ready dict. ``work_dir`` keeps the streams and the data directory
-    (default: a temporary directory, removed afterwards)."""
+    docstring as a JSON-ready dict. ``work_dir`` keeps the streams and the data directories
+    (``data`` with the DEM, ``data-<terrain>`` for the others; default: a temporary directory,
+    removed afterwards). ``terrains``: which of :data:`TERRAINS` ``by_terrain`` scores (the
+    DEM always; each other one is one more ingest of the same streams)."""
+    unknown = set(terrains) - set(TERRAINS)
+    if unknown:
+        raise ValueError(f"unknown terrains {sorted(unknown)}; choose from {list(TERRAINS)}")
     vocab = vocab or default_vocabulary()
     say = log or (lambda _msg: None)
     with tempfile.TemporaryDirectory(prefix="vigia-eval-") as tmp:
@@ -133,20 +154,36 @@ def evaluate(
         files = fly_sorties(world, root / "sorties", sorties=sorties, seed=seed)
         timings["fly_s"] = round(time.perf_counter() - t0, 2)
         say(f"flew {len(files)} sorties in {timings['fly_s']} s")
-        t0 = time.perf_counter()
-        cat = Catalog(root / "data")
-        report = ingest(
-            [f.path for f in files],
-            cat,
-            aois=world.aois_geojson(),
-            terrain=TerrainOptions(terrain_height_m=world.terrain_height_m),
-            sigmas=SCENARIO_POSE_SIGMAS,
-            vocab=vocab,
-            chips=False,
-        )
-        timings["pipeline_s"] = round(time.perf_counter() - t0, 2)
-        say(f"ingested in {timings['pipeline_s']} s: {report.sites} sites")
-        result = _score(world, cat, vocab, match_m)
+        dem_path = files[0].dem_path if files else world.write_dem(root / "terrain.tif")
+        assert dem_path is not None
+        options = {
+            "dem": TerrainOptions(dem_path=str(dem_path)),
+            "stream_elevation": TerrainOptions(use_stream_elevation=True),
+            "constant": TerrainOptions(terrain_height_m=world.terrain_height_m),
+        }
+        by_terrain: dict[str, dict[str, Any]] = {}
+        result: dict[str, Any] = {}
+        report = None
+        for name in ("dem", *(t for t in TERRAINS if t in terrains and t != "dem")):
+            t0 = time.perf_counter()
+            cat = Catalog(root / ("data" if name == "dem" else f"data-{name}"))
+            rep = ingest(
+                [f.path for f in files],
+                cat,
+                aois=world.aois_geojson(),
+                terrain=options[name],
+                sigmas=SCENARIO_POSE_SIGMAS,
+                vocab=vocab,
+                chips=False,
+            )
+            key = "pipeline_s" if name == "dem" else f"pipeline_{name}_s"
+            timings[key] = round(time.perf_counter() - t0, 2)
+            say(f"ingested with terrain {name} in {timings[key]} s: {rep.sites} sites")
+            scored = _score(world, cat, vocab, match_m)
+            by_terrain[name] = {k: scored[k] for k in TERRAIN_FIGURES}
+            if name == "dem":
+                result, report = scored, rep
+        assert report is not None
         result.update(
             {
                 "seed": seed,
@@ -156,10 +193,47 @@ def evaluate(
                 "packets": sum(i.packets for i in report.inputs),
                 "observations": report.observations,
                 "sites": report.sites,
+                "terrain_height_m": world.terrain_height_m,
+                "by_terrain": by_terrain,
                 "timings": timings,
             }
         )
         return result
+
+
+#: The figures ``by_terrain`` gives per terrain.
+TERRAIN_FIGURES = (
+    "recall",
+    "precision",
+    "median_error_m",
+    "p90_error_m",
+    "lab_offset_median_m",
+    "lab_offset_p90_m",
+    "candidates",
+    "matched",
+)
+
+
+def _lab_offsets_m(world: World, sites: pa.Table) -> np.ndarray:
+    """Per laboratory, the distance (m) to its site: of the sites (candidate or not) nearer to
+    it than to any other place of the world and within :data:`OFFSET_SEARCH_M`, the one that
+    gathered most observations (``OFFSET_SEARCH_M`` when there is none)."""
+    is_lab = world.is_lab()
+    if not is_lab.any():
+        return np.empty(0)
+    lat = np.asarray(sites.column("lat").to_numpy(zero_copy_only=False), float)
+    lon = np.asarray(sites.column("lon").to_numpy(zero_copy_only=False), float)
+    n_obs = np.asarray(sites.column("n_observations").to_numpy(zero_copy_only=False), float)
+    d = _dist_m(lat[:, None], lon[:, None], world.column("lat")[None], world.column("lon")[None])
+    out = np.full(world.n_objects, OFFSET_SEARCH_M)
+    if lat.size:
+        owner = np.argmin(d, axis=1)
+        dist = d[np.arange(lat.size), owner]
+        for k in np.flatnonzero(is_lab):
+            mine = np.flatnonzero((owner == k) & (dist <= OFFSET_SEARCH_M))
+            if mine.size:
+                out[k] = float(dist[mine[np.argmax(n_obs[mine])]])
+    return out[is_lab]
 
 
 def _score(world: World, cat: Catalog, vocab: Vocabulary, match_m: float) -> dict[str, Any]:
@@ -191,6 +265,7 @@ def _score(world: World, cat: Catalog, vocab: Vocabulary, match_m: float) -> dic
     unmatched = [cand[i] for i in range(len(cand)) if i not in {m[0] for m in matches}]
     on_decoys = len(match_sites(unmatched, decoys_t, match_m))
     n_c = len(cand)
+    offsets = _lab_offsets_m(world, sites_t)
     return {
         "recall": round(len(matches) / len(labs), 4) if labs else None,
         "precision": round(len(matches) / n_c, 4) if n_c else None,
@@ -201,6 +276,8 @@ def _score(world: World, cat: Catalog, vocab: Vocabulary, match_m: float) -> dic
         "matched": len(matches),
         "false_positives_on_decoys": on_decoys,
         "false_positives_elsewhere": n_c - len(matches) - on_decoys,
+        "lab_offset_median_m": round(float(np.median(offsets)), 2) if offsets.size else None,
+        "lab_offset_p90_m": round(float(np.percentile(offsets, 90)), 2) if offsets.size else None,
         "missed_labs": [
             labs[i]["object_id"] for i in range(len(labs)) if i not in {m[1] for m in matches}
         ],

@@ -36,12 +36,19 @@ def scenario_evaluate(
     keep: Annotated[
         Path | None, typer.Option("--keep", help="Keep the streams and data directory here")
     ] = None,
+    compare_terrain: Annotated[
+        bool,
+        typer.Option(
+            help="Also ingest with the stream's frame-centre elevation and with a constant "
+            "height, and score each (by_terrain)"
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build the world, fly the sorties to MPEG-TS, run the pipeline, and score the result:
-    recall, precision (a site matches a lab within 50 m), localisation error, passes to
-    detection."""
-    from vigia.app.evaluate import evaluate
+    """Build the world (with relief), fly the sorties to MPEG-TS, run the pipeline with the
+    world's DEM, and score the result: recall, precision (a site matches a lab within 50 m),
+    localisation error, passes to detection; then the same with each terrain fallback."""
+    from vigia.app.evaluate import TERRAINS, evaluate
 
     with console.status("building the world, flying the sorties, running the pipeline"):
         res = evaluate(
@@ -51,6 +58,7 @@ def scenario_evaluate(
             sorties=sorties,
             work_dir=keep,
             log=lambda m: console.log(m),
+            terrains=TERRAINS if compare_terrain else ("dem",),
         )
     if as_json:
         out.print_json(json.dumps(res))
@@ -73,6 +81,26 @@ def scenario_evaluate(
     ):
         t.add_row(k, format_value(res[k]))
     out.print(t)
+    by = Table(title="localisation by terrain (the same sorties; errors in m)")
+    heads = {
+        "recall": "recall",
+        "precision": "precision",
+        "median_error_m": "median",
+        "p90_error_m": "p90",
+        "lab_offset_median_m": "lab offset",
+        "lab_offset_p90_m": "offset p90",
+    }
+    by.add_column("terrain")
+    for head in heads.values():
+        by.add_column(head, justify="right")
+    labels = {
+        "dem": "DEM",
+        "stream_elevation": "stream elevation",
+        "constant": f"constant {res['terrain_height_m']:g} m",
+    }
+    for name, row in res["by_terrain"].items():
+        by.add_row(labels.get(name, name), *(format_value(row[k]) for k in heads))
+    out.print(by)
 
 
 class _Printer:

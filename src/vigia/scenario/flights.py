@@ -15,8 +15,11 @@ Physics, in order:
 3. **Report.** The telemetry in the stream is the true pose plus errors: per component a bias
    that drifts slowly (Ornstein-Uhlenbeck, :data:`BIAS_TAU_S`) and per-packet noise, with
    total one-sigma :data:`SCENARIO_POSE_SIGMAS`. Frame centre, corners and slant range are
-   computed from the REPORTED pose, as the aircraft would.
-4. **Detections.** Objects are projected with the TRUE pose. A "pass" over an object is a run
+   computed from the REPORTED pose on the world's DEM, as the aircraft would with its own
+   terrain data: the frame-centre elevation (items 25 / 78) is the relief's there.
+4. **Detections.** Objects sit on the relief (:mod:`vigia.scenario.relief`) and are
+   projected with the TRUE pose; aim points are on the relief too, and GSDs are those where
+   the true boresight meets it. A "pass" over an object is a run
    of VMTI frames with the object in view, with no gap over the vocabulary's ``pass_gap_s``;
    each indicator is present on a pass with the object's per-pass probability (thermal: IR at
    night on active nights), then detected in each VMTI frame with a probability that falls with
@@ -59,6 +62,7 @@ from vigia.scenario.world import ScenarioError, World, from_local_m, to_local_m
 from vigia.telemetry.sensors import SENSOR_IR, classify_sensor_name
 
 __all__ = [
+    "DEM_FILE",
     "SCENARIO_POSE_SIGMAS",
     "SortieFile",
     "SortiePlan",
@@ -111,6 +115,8 @@ DEFAULT_MINUTES: Final = 30.0
 DEFAULT_VMTI_HZ: Final = 2.0
 DEFAULT_DWELL_S: Final = 2.0
 DEFAULT_FRAME: Final = (1280, 720)
+#: Name of the DEM GeoTIFF :func:`fly_sorties` writes beside the sorties.
+DEM_FILE: Final = "terrain.tif"
 VIDEO_FRAME: Final = (640, 360)
 #: Mean number of false alarms per VMTI frame.
 FALSE_ALARMS_PER_FRAME: Final = 0.03
@@ -218,6 +224,8 @@ class SortieFile:
     video: bool
     detections: pa.Table = field(repr=False)
     looks: pa.Table = field(repr=False)
+    dem_path: Path | None = None
+    """The world's DEM GeoTIFF written beside the sortie (``terrain.tif``)."""
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -432,7 +440,7 @@ def plan_sortie(world: World, spec: SortieSpec) -> SortiePlan:
     pitch = 1.5 + 0.4 * np.sin(2 * math.pi * t / 31.0 + ph[2])
     roll = np.degrees(np.arctan(SPEED_MPS * w / _G)) + 0.4 * np.sin(2 * math.pi * t / 13.0 + ph[3])
     aim_lat, aim_lon = from_local_m(cell_e[cell], cell_n[cell], world.origin)
-    aim_h = np.full(n, world.terrain_height_m)
+    aim_h = world.ground_height_m(aim_lat, aim_lon)
     az, el, slant, dep = _look_angles(lat, lon, h, heading, pitch, roll, aim_lat, aim_lon, aim_h)
     # Zoom: per aim point, the HFOV that gives the target GSD at the frame centre.
     first = np.searchsorted(cell, np.arange(n_cells))
@@ -535,10 +543,7 @@ def _reported_columns(world: World, plan: SortiePlan, rng: np.random.Generator) 
         cols["sensor_ellipsoid_height"], cols["sensor_latitude"], cols["sensor_longitude"]
     )
     res = footprints(
-        cols,
-        terrain_height_m=world.terrain_height_m,
-        frame_width_px=spec.width_px,
-        frame_height_px=spec.height_px,
+        cols, dem=world.dem(), frame_width_px=spec.width_px, frame_height_px=spec.height_px
     )
     ok = res["valid"]
     clat, clon = res["center_lat"], res["center_lon"]
@@ -752,7 +757,7 @@ def _target_locations(
         t["row"][idx] - 0.5,
         spec.width_px,
         spec.height_px,
-        terrain_height_m=world.terrain_height_m,
+        dem=world.dem(),
         sigmas=SCENARIO_POSE_SIGMAS,
     )
     se, sn = np.sqrt(g["cov_ee_m2"]), np.sqrt(g["cov_nn_m2"])
@@ -931,10 +936,7 @@ def _simulate(
     times = np.asarray(tc["precision_time_stamp"], np.int64)
     vrows = np.arange(0, spec.n_packets, spec.vmti_every, dtype=np.int64)
     fp = footprints(
-        _pose_rows(tc, vrows),
-        terrain_height_m=world.terrain_height_m,
-        frame_width_px=width,
-        frame_height_px=height,
+        _pose_rows(tc, vrows), dem=world.dem(), frame_width_px=width, frame_height_px=height
     )
     gsd_f = np.where(fp["valid"], fp["gsd_m"], np.inf)
     lat, lon, h = world.column("lat"), world.column("lon"), world.column("h_m")
@@ -1088,7 +1090,9 @@ def render_frame(
     active: npt.ArrayLike | None = None,
 ) -> npt.NDArray[np.uint8]:
     """A synthetic (H, W, 3) RGB frame of ``row`` of the TRUE telemetry: a ground texture fixed
-    to the ground, and every object in view drawn where the pose projects it, sized by the GSD.
+    to the ground (on the level plane through the frame centre, where the boresight meets the
+    relief), and every object in view drawn where the pose projects it (on the relief), sized by
+    the GSD.
 
     EO (an ``image_source_sensor`` that :func:`vigia.telemetry.sensors.classify_sensor_name`
     does not call IR): colours (green fields, tan clearings, grey buildings and sheds, blue
@@ -1099,9 +1103,12 @@ def render_frame(
     pose = {k: v[row : row + 1] for k, v in columns_true.items() if isinstance(v, np.ndarray)}
     src = columns_true.get("image_source_sensor")
     ir = src is not None and classify_sensor_name(str(src[row])) == SENSOR_IR
+    # The frame centre meets the relief; the texture lies on the level plane through it.
+    on_dem = footprints(pose, dem=world.dem(), frame_width_px=width, frame_height_px=height)
     fp = footprints(
-        pose, terrain_height_m=world.terrain_height_m, frame_width_px=width, frame_height_px=height
+        pose, terrain_height_m=on_dem["center_h"], frame_width_px=width, frame_height_px=height
     )
+    fp["gsd_m"] = on_dem["gsd_m"]
     corners_lat = np.array([fp[f"corner{k}_lat"][0] for k in range(1, 5)])
     corners_lon = np.array([fp[f"corner{k}_lon"][0] for k in range(1, 5)])
     if not np.all(np.isfinite(corners_lat + corners_lon)):
@@ -1189,7 +1196,9 @@ def fly_sorties(
     (``<sortie_id>.ts``): ST 0601 at ``rate_hz`` packets per second with a VMTI pack (item 74)
     at ``vmti_hz``. With ``video``, each packet rides with one rendered H.264 frame (fps =
     ``rate_hz``, default 640x360; keep such sorties short). ``seed`` defaults to the world's
-    seed + 1000. Deterministic: the same arguments write the same bytes.
+    seed + 1000. The world's DEM is written beside them (``terrain.tif``, see
+    :meth:`World.write_dem`; each :class:`SortieFile` names it). Deterministic: the same
+    arguments write the same bytes.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -1204,6 +1213,7 @@ def fly_sorties(
         dwell_s=dwell_s,
         frame_size=size,
     )
+    dem_path = world.write_dem(out / DEM_FILE)
     files = []
     for spec in specs:
         plan = plan_sortie(world, spec)
@@ -1236,6 +1246,7 @@ def fly_sorties(
                 video=video,
                 detections=detections,
                 looks=looks,
+                dem_path=dem_path,
             )
         )
     return files

@@ -25,7 +25,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -34,7 +35,9 @@ import pyarrow as pa
 
 from vigia.errors import ScenarioError
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
+from vigia.geo import Dem
 from vigia.geo.wgs84 import radii_of_curvature_m
+from vigia.scenario.relief import Relief, build_relief
 from vigia.times import format_time_us, parse_time_us
 
 __all__ = [
@@ -131,9 +134,6 @@ _DEFAULT_RATE: Final = 0.8
 FEATURE_OFFSET_SIGMA_M: Final = 6.0
 FEATURE_OFFSET_MAX_M: Final = 15.0
 
-#: Height of the (flat) ground of the scenario, m above the WGS84 ellipsoid. The valleys and
-#: low hills east of Culiacán are 100-250 m above sea level; the geoid is ~ -14 m there.
-TERRAIN_HEIGHT_M: Final = 150.0
 #: Minimum distance between two objects (m).
 MIN_SEPARATION_M: Final = 300.0
 #: Objects keep this far inside their AOI's search box (m).
@@ -276,7 +276,8 @@ class World:
 
     seed: int
     terrain_height_m: float
-    """Flat ground height (m HAE): the pipeline is told this height."""
+    """Mean ground height over the AOIs' search boxes (m HAE): the constant height a pipeline
+    without a DEM or a stream elevation would be told."""
     origin_lat: float
     origin_lon: float
     campaign_start_us: int
@@ -285,6 +286,22 @@ class World:
     aois: tuple[AoiSpec, ...]
     objects: pa.Table
     indicator_codes: tuple[str, ...]
+    relief: Relief
+    """The hills and valleys (:mod:`vigia.scenario.relief`); objects sit on them."""
+
+    def dem(self) -> Dem:
+        """The world's ground as a :class:`vigia.geo.Dem` (in memory), the truth of every line
+        of sight of the scenario."""
+        return self.relief.dem()
+
+    def write_dem(self, path: str | Path) -> Path:
+        """Write the world's ground as a DEM GeoTIFF (EPSG:4326, float32 metres above mean sea
+        level, covering the AOIs with a wide margin) for ``--dem``; returns the path."""
+        return self.relief.write_dem(path)
+
+    def ground_height_m(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Ground height above the WGS84 ellipsoid (m) at (lat, lon) deg."""
+        return self.relief.ellipsoid_height_m(lat, lon)
 
     @property
     def origin(self) -> tuple[float, float]:
@@ -386,6 +403,7 @@ class World:
         doc = {
             "seed": self.seed,
             "terrain_height_m": self.terrain_height_m,
+            "relief": asdict(self.relief),
             "origin": {"lat": self.origin_lat, "lon": self.origin_lon},
             "campaign_start": format_time_us(self.campaign_start_us),
             "campaign_days": self.campaign_days,
@@ -440,11 +458,11 @@ def build_world(
     decoys: int = 40,
     *,
     vocabulary: Vocabulary | None = None,
-    terrain_height_m: float = TERRAIN_HEIGHT_M,
 ) -> World:
-    """Build the scenario world: 3 consented AOIs east of Culiacán, ``labs`` laboratories and
-    ``decoys`` decoys (farms, ranches, buildings in the :data:`DECOY_MIX` shares), placed at
-    least :data:`MIN_SEPARATION_M` apart inside the AOIs' search boxes. Deterministic: the same
+    """Build the scenario world: 3 consented AOIs east of Culiacán over hills and valleys
+    (:func:`vigia.scenario.relief.build_relief`), ``labs`` laboratories and ``decoys`` decoys
+    (farms, ranches, buildings in the :data:`DECOY_MIX` shares) on the ground, placed at least
+    :data:`MIN_SEPARATION_M` apart inside the AOIs' search boxes. Deterministic: the same
     arguments give the same world."""
     if labs < 0 or decoys < 0:
         raise ScenarioError("labs and decoys must not be negative")
@@ -477,6 +495,8 @@ def build_world(
         counts[j] += 1
     east, north, box_of = _place(rng, boxes, counts.tolist(), MIN_SEPARATION_M)
     lat, lon = from_local_m(east, north, origin)
+    relief = build_relief(seed, origin, boxes)
+    ground = relief.ellipsoid_height_m(lat, lon)
 
     # Activity.
     is_lab = kinds == "lab"
@@ -495,7 +515,7 @@ def build_world(
         "aoi": [aois[j].name for j in box_of],
         "lat": lat,
         "lon": lon,
-        "h_m": np.full(n, float(terrain_height_m)),
+        "h_m": ground,
         "activity": activity,
         "dormant": dormant,
     }
@@ -518,7 +538,7 @@ def build_world(
         cols[f"{code}_north_m"] = off[:, i, 1]
     return World(
         seed=int(seed),
-        terrain_height_m=float(terrain_height_m),
+        terrain_height_m=_mean_ground_m(relief, boxes, origin),
         origin_lat=origin[0],
         origin_lon=origin[1],
         campaign_start_us=parse_time_us(CAMPAIGN_START, "campaign start"),
@@ -526,4 +546,18 @@ def build_world(
         aois=aois,
         objects=pa.table(cols),
         indicator_codes=codes,
+        relief=relief,
     )
+
+
+def _mean_ground_m(
+    relief: Relief, boxes: list[tuple[float, float, float, float]], origin: tuple[float, float]
+) -> float:
+    """Mean ground height (m HAE) over the search boxes, area-weighted, to the decimetre."""
+    hs, ws = [], []
+    for e0, n0, e1, n1 in boxes:
+        e, n = np.meshgrid(np.linspace(e0, e1, 41), np.linspace(n0, n1, 41))
+        lat, lon = from_local_m(e, n, origin)
+        hs.append(float(np.mean(relief.ellipsoid_height_m(lat, lon))))
+        ws.append((e1 - e0) * (n1 - n0))
+    return round(float(np.average(hs, weights=ws)), 1)
