@@ -34,7 +34,7 @@ import shapely
 
 from vigia.coverage.accumulate import CoverageAccumulator, Visits, cells_table, merge_passes
 from vigia.coverage.consent import STATUS_COLUMN, ConsentRegistry, apply_consent, load_aois
-from vigia.errors import ConsentError
+from vigia.errors import ConsentError, SourceError
 from vigia.exploit.chips import cut_chips
 from vigia.exploit.detect import Detector, carries_video, detect_video
 from vigia.exploit.fusion import fuse
@@ -45,6 +45,7 @@ from vigia.exploit.vmti import VmtiStats, split_standalone, vmti_observations
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
 from vigia.footprints import Footprinter, TerrainOptions
 from vigia.geo import PoseSigmas
+from vigia.mpegts.udp import UdpSource, parse_udp_url
 from vigia.store.catalog import Catalog
 from vigia.telemetry.source import TelemetryReader
 from vigia.times import iso_time
@@ -304,6 +305,40 @@ def _aoi_diff(before: dict[str, str] | None, after: ConsentRegistry | None) -> d
     }
 
 
+def capture_udp(
+    url: str,
+    captures_dir: Path,
+    *,
+    duration_s: float | None = None,
+    idle_timeout_s: float = 5.0,
+    on_ready: Callable[[], None] | None = None,
+) -> Path:
+    """Record the transport stream arriving on ``url`` (``udp://HOST:PORT``) into a new file of
+    ``captures_dir`` (``udp-PORT-<UTC time>.ts``), for ``duration_s`` seconds or until nothing
+    arrives for ``idle_timeout_s``; ``on_ready`` is called once the socket is bound. Refused
+    (:class:`SourceError`, nothing kept) when nothing arrived."""
+    _host, port, _multicast = parse_udp_url(url)
+    captures_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    path = captures_dir / f"udp-{port}-{stamp}.ts"
+    part = path.with_suffix(".ts.part")
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    received = 0
+    with UdpSource(url, timeout=idle_timeout_s) as udp, part.open("wb") as fh:
+        if on_ready is not None:
+            on_ready()
+        for data in udp:
+            fh.write(data)
+            received += len(data)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    if not received:
+        part.unlink(missing_ok=True)
+        raise SourceError(f"nothing arrived on {url} within {idle_timeout_s:g} s")
+    part.rename(path)
+    return path
+
+
 def no_video_warning(path: Path, detector: bool) -> str:
     """The ingest report's line for an input without video (raw KLV, or metadata alone)."""
     steps = "chips and detector" if detector else "chips"
@@ -357,6 +392,7 @@ def ingest(
     detector: Detector | None = None,
     every_n_frames: int = 5,
     progress: Callable[[str, int | None], ProgressFn | None] | None = None,
+    udp_duration_s: float | None = None,
 ) -> IngestReport:
     """Ingest ``sources`` into ``catalog`` and re-score its sites (see the module docstring).
 
@@ -367,6 +403,9 @@ def ingest(
     'undetermined' (fail closed): no sites, and the report says so in ``warnings``. ``detector``
     runs on every ``every_n_frames``-th decoded video frame of streams that carry video.
     ``progress`` is a factory ``(label, total_bytes) -> callback(n_bytes)`` for long inputs.
+    A ``udp://`` source is first recorded (:func:`capture_udp`, for ``udp_duration_s`` seconds or
+    until it goes quiet) into the data directory's ``captures/``, and that file is ingested: the
+    stream is kept as it arrived, and ingesting it again changes nothing.
     """
     vocab = vocab or default_vocabulary()
     terrain = terrain or TerrainOptions()
@@ -383,7 +422,11 @@ def ingest(
     new_passes: list[pa.Table] = []
     warnings: list[str] = []
     for src in sources:
-        path = Path(src)
+        if str(src).startswith("udp://"):
+            path = capture_udp(str(src), catalog.captures_dir, duration_s=udp_duration_s)
+            warnings.append(f"{src}: recorded to {path} and ingested from there")
+        else:
+            path = Path(src)
         sha = file_sha256(path)
         kind = "marks" if is_marks_file(path) else "stream"
         rep = InputReport(path=str(path), sha256=sha, kind=kind, status="unchanged")

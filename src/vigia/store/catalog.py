@@ -57,6 +57,11 @@ class Catalog:
         return self.root / "aois.geojson"
 
     @property
+    def captures_dir(self) -> Path:
+        """Where streams received live (``udp://``) are recorded before they are ingested."""
+        return self.root / "captures"
+
+    @property
     def chips_dir(self) -> Path:
         """``chips/``."""
         return self.root / "chips"
