@@ -573,6 +573,7 @@ def test_supervisor_releases_a_draft_of_another_author(server: Server, browser: 
     assert {s["site_id"] for s in partner_sites} == {RELEASED, DRAFTED}
 
 
+@pytest.mark.slow
 def test_supervisor_withdraws_a_release_and_the_partner_sees_it_withdrawn(
     server: Server, browser: Any
 ) -> None:
