@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from vigia.app.telemetry import ProgressFactory, TelemetryDone, bar, decode_telemetry
 from vigia.footprints import FOOTPRINT_SCHEMA, Footprinter, GeoAccuracy, TerrainOptions
-from vigia.klv.batch import DecodeStats
 from vigia.outputs import output_format
 from vigia.telemetry.source import TelemetryReader, describe
-from vigia.telemetry.table import TelemetrySummary, TelemetryWriter, geo_metadata
+from vigia.telemetry.table import TelemetrySummary, geo_metadata
 from vigia.times import iso_time_column
 
 __all__ = [
@@ -38,8 +37,6 @@ __all__ = [
     "write_footprints",
 ]
 
-#: ``(label, total_bytes) -> callback(n_bytes)`` or None: a progress bar for one input.
-ProgressFactory = Callable[[str, int | None], Callable[[int], None] | None]
 
 #: Extensions of the footprints writer and the format each one writes.
 FOOTPRINT_FORMATS = {".parquet": "parquet", ".geojson": "geojson", ".json": "geojson"}
@@ -109,10 +106,6 @@ def _write_geojson(tables: Iterable[pa.Table], path: Path) -> int:
     return rows
 
 
-def _bar(progress: ProgressFactory | None, label: str, size: int | None) -> Any:
-    return progress(label, size) if progress is not None else None
-
-
 def inspect_source(
     source: str,
     terrain: TerrainOptions,
@@ -135,7 +128,7 @@ def inspect_source(
         source,
         strict=strict,
         duration_s=duration_s,
-        progress=_bar(progress, "reading", info.size),
+        progress=bar(progress, "reading", info.size),
         keep_vmti=True,
     )
 
@@ -181,34 +174,6 @@ def inspect_source(
     return report
 
 
-@dataclass(frozen=True)
-class TelemetryDone:
-    """What :func:`decode_telemetry` wrote."""
-
-    rows: int
-    path: Path
-    stats: DecodeStats
-
-
-def decode_telemetry(
-    source: str,
-    output: Path,
-    *,
-    strict: bool = False,
-    duration_s: float | None = None,
-    progress: ProgressFactory | None = None,
-) -> TelemetryDone:
-    """Decode a sortie's ST 0601 telemetry into one GeoParquet file (``.parquet``)."""
-    info = describe(source)
-    reader = TelemetryReader(
-        source, strict=strict, duration_s=duration_s, progress=_bar(progress, "decoding", info.size)
-    )
-    with TelemetryWriter(output) as writer:
-        for table in reader:
-            writer.write(table)
-    return TelemetryDone(writer.rows, Path(output), reader.stats)
-
-
 def footprints_to_file(
     source: str,
     output: Path,
@@ -221,9 +186,7 @@ def footprints_to_file(
     returns the rows written."""
     output_format(output, FOOTPRINT_FORMATS, "footprints")  # before reading anything
     info = describe(source)
-    reader = TelemetryReader(
-        source, strict=strict, progress=_bar(progress, "footprints", info.size)
-    )
+    reader = TelemetryReader(source, strict=strict, progress=bar(progress, "footprints", info.size))
     return write_footprints(iter_footprints(reader, terrain), output)
 
 

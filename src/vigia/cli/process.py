@@ -147,7 +147,7 @@ def telemetry(
     duration: DurationOpt = None,
 ) -> None:
     """Decode a sortie's ST 0601 telemetry into one GeoParquet table."""
-    from vigia.app.process import decode_telemetry
+    from vigia.app.telemetry import decode_telemetry
 
     with progress_bars() as bars:
         done = decode_telemetry(source, output, strict=strict, duration_s=duration, progress=bars)
