@@ -121,3 +121,35 @@ def test_vmti_of_a_damaged_packet_is_not_placed(tmp_path: Path) -> None:
     assert len(bad) == sum(
         1 for r in clean.to_pylist() if r["source_offset"] == tel["source_offset"][hit].as_py()
     )
+
+
+def test_targets_of_an_unusable_pose_are_placed_on_the_platform_corners(tmp_path: Path) -> None:
+    """With the pitch gone (the pose unusable) but the platform's frame centre and corners sent,
+    VMTI targets are placed on those corners: 'platform_corners', a CE90 of the frame's
+    half-diagonal that covers the true error, never 'sensor_model'."""
+    from vigia.exploit.vmti import vmti_observations
+    from vigia.exploit.vocabulary import default_vocabulary
+    from vigia.scenario import build_world, fly_sorties
+
+    (sortie,) = fly_sorties(build_world(5), tmp_path, 1, minutes=2.0)
+    tel = pa.concat_tables(list(TelemetryReader(str(sortie.path))))
+    pitch = tel.schema.get_field_index("platform_pitch_angle")
+    no_pitch = tel.set_column(
+        pitch, tel.schema.field(pitch), pa.nulls(tel.num_rows, tel.schema.field(pitch).type)
+    )
+    vocab = default_vocabulary()
+    clean = vmti_observations(tel, vocab, sortie="S", use_stream_elevation=True)
+    placed = vmti_observations(no_pitch, vocab, sortie="S", use_stream_elevation=True)
+    assert placed.num_rows == clean.num_rows > 0
+    by = placed["geolocated_by"].to_pylist()
+    assert "sensor_model" not in by and by.count("platform_corners") > 0
+    rows = [r for r in placed.to_pylist() if r["geolocated_by"] == "platform_corners"]
+    assert all(r["status"] == "ok" for r in rows)
+    ref = {r["obs_id"]: r for r in clean.to_pylist()}
+    errs = []
+    for r in rows:
+        c = ref[r["obs_id"]]
+        d_m = np.hypot((r["lat"] - c["lat"]) * 111_000, (r["lon"] - c["lon"]) * 111_000 * 0.9)
+        errs.append(d_m)
+        assert d_m < r["ce90_m"]  # the unchecked CE90 covers where the pose put it
+    assert np.median(errs) < 30.0  # the corners' projective map is close to the pose

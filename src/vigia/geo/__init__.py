@@ -16,7 +16,14 @@ from vigia.geo.footprint import (
     stream_elevation_m,
 )
 from vigia.geo.geoid import ellipsoid_height_m, geoid_undulation_m, msl_height_m
-from vigia.geo.pixel import PoseSigmas, ce90_m, ground_to_pixel, pixel_to_ground
+from vigia.geo.pixel import (
+    PoseSigmas,
+    ce90_m,
+    corners_pixel_to_ground,
+    ground_to_pixel,
+    homography,
+    pixel_to_ground,
+)
 from vigia.geo.sensor import REASONS, Pose, camera_to_ecef_matrix, pose_from_columns
 from vigia.geo.wgs84 import (
     ecef_to_enu,
@@ -37,6 +44,7 @@ __all__ = [
     "camera_to_ecef_matrix",
     "ce90_m",
     "compare_with_platform",
+    "corners_pixel_to_ground",
     "ecef_to_enu",
     "ecef_to_geodetic",
     "ecef_to_ned",
@@ -48,6 +56,7 @@ __all__ = [
     "geodetic_to_enu",
     "geoid_undulation_m",
     "ground_to_pixel",
+    "homography",
     "msl_height_m",
     "ned_to_ecef",
     "pixel_to_ground",

@@ -34,7 +34,14 @@ from vigia.geo.sensor import (
 )
 from vigia.geo.wgs84 import ecef_to_enu, geodetic_to_ecef, radii_of_curvature_m
 
-__all__ = ["PoseSigmas", "ce90_m", "ground_to_pixel", "pixel_to_ground"]
+__all__ = [
+    "PoseSigmas",
+    "ce90_m",
+    "corners_pixel_to_ground",
+    "ground_to_pixel",
+    "homography",
+    "pixel_to_ground",
+]
 
 
 @dataclass(frozen=True)
@@ -319,3 +326,59 @@ def ground_to_pixel(
         "valid": ok.reshape(shape),
         "reason": np.asarray(REASONS, dtype=REASON_DTYPE)[code].reshape(shape),
     }
+
+
+def homography(src: NDArray[np.float64], dst: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The 3x3 projective map taking the four ``src`` points (x, y) to the four ``dst``."""
+    a = np.zeros((8, 8))
+    b = np.zeros(8)
+    for i in range(4):
+        x, y = src[i]
+        u, v = dst[i]
+        a[2 * i] = (x, y, 1, 0, 0, 0, -u * x, -u * y)
+        a[2 * i + 1] = (0, 0, 0, x, y, 1, -v * x, -v * y)
+        b[2 * i], b[2 * i + 1] = u, v
+    return np.append(np.linalg.solve(a, b), 1.0).reshape(3, 3)
+
+
+def corners_pixel_to_ground(
+    corner_lat_deg: ArrayLike,
+    corner_lon_deg: ArrayLike,
+    px: float,
+    py: float,
+    width_px: int,
+    height_px: int,
+) -> tuple[float, float, float]:
+    """Where pixel (``px``, ``py``) of a frame lies on the ground, from the ground positions of
+    its four corners alone (upper left, upper right, lower right, lower left: ST 0601 order), as
+    a platform sends them: the projective map of the image onto the plane of the corners.
+
+    Returns (lat, lon, half_diagonal_m): the frame's ground half-diagonal bounds how far off a
+    point can be when the corners are right (nothing here checks that they are). NaN where a
+    corner is missing or the four do not form a quadrilateral.
+    """
+    lat = np.asarray(corner_lat_deg, np.float64)
+    lon = np.asarray(corner_lon_deg, np.float64)
+    nan = (float("nan"),) * 3
+    if lat.shape != (4,) or lon.shape != (4,) or not np.all(np.isfinite(lat + lon)):
+        return nan
+    lat0, lon0 = float(lat.mean()), float(lon.mean())
+    m_n, m_e = radii_of_curvature_m(np.array([lat0]))
+    k_north = float(np.radians(1.0) * m_n[0])
+    k_east = float(np.radians(1.0) * m_e[0] * np.cos(np.radians(lat0)))
+    east = (lon - lon0) * k_east
+    north = (lat - lat0) * k_north
+    image = np.array([[0.0, 0.0], [width_px, 0.0], [width_px, height_px], [0.0, height_px]])
+    try:
+        h = homography(image, np.stack([east, north], axis=1))
+    except np.linalg.LinAlgError:
+        return nan
+    u, v, w = h @ np.array([px, py, 1.0])
+    if not np.isfinite(w) or abs(w) < 1e-12:
+        return nan
+    e, n = u / w, v / w
+    half_diag = 0.5 * max(
+        float(np.hypot(east[0] - east[2], north[0] - north[2])),
+        float(np.hypot(east[1] - east[3], north[1] - north[3])),
+    )
+    return lat0 + n / k_north, lon0 + e / k_east, half_diag

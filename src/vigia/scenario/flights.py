@@ -52,6 +52,7 @@ from vigia.geo import (
     msl_height_m,
     pixel_to_ground,
 )
+from vigia.geo.pixel import homography
 from vigia.geo.wgs84 import radii_of_curvature_m
 from vigia.klv.encode import encode_st0601_stream
 from vigia.klv.st0601 import BY_COLUMN
@@ -995,19 +996,6 @@ def _ground_texture(seed: int, ir: bool) -> npt.NDArray[np.uint8]:
     return np.clip(rgb, 0, 255).astype(np.uint8).reshape(-1, 3)
 
 
-def _homography(src: FloatArray, dst: FloatArray) -> FloatArray:
-    """3x3 projective map taking the four ``src`` points (x, y) to ``dst``."""
-    a = np.zeros((8, 8))
-    b = np.zeros(8)
-    for i in range(4):
-        x, y = src[i]
-        u, v = dst[i]
-        a[2 * i] = (x, y, 1, 0, 0, 0, -u * x, -u * y)
-        a[2 * i + 1] = (0, 0, 0, x, y, 1, -v * x, -v * y)
-        b[2 * i], b[2 * i + 1] = u, v
-    return np.append(np.linalg.solve(a, b), 1.0).reshape(3, 3)
-
-
 def _box(img: npt.NDArray[np.uint8], x: float, y: float, hw: float, hh: float, c: Colour) -> None:
     h, w = img.shape[:2]
     x0, x1 = max(0, round(x - hw)), min(w, round(x + hw) + 1)
@@ -1115,7 +1103,7 @@ def render_frame(
         return np.zeros((height, width, 3), np.uint8)
     ce, cn = to_local_m(corners_lat, corners_lon, world.origin)
     image = np.array([[0.0, 0.0], [width, 0.0], [width, height], [0.0, height]])
-    hom = _homography(image, np.stack([ce, cn], axis=1))
+    hom = homography(image, np.stack([ce, cn], axis=1))
     # Ground (east, north) of every pixel centre: the plane-to-image map is a homography.
     xs = (np.arange(width, dtype=np.float32) + 0.5)[None, :]
     ys = (np.arange(height, dtype=np.float32) + 0.5)[:, None]
