@@ -29,6 +29,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from vigia.geo.sensor import column
+from vigia.geo.wgs84 import great_circle_m
 from vigia.telemetry import usable_rows
 from vigia.times import implausible_time_mask, time_us_column
 
@@ -53,20 +54,6 @@ JUMP_SLACK_M: Final = 500.0
 MAX_TIME_FROM_MEDIAN_S: Final = 48 * 3600.0
 #: A corner farther from the frame centre than this many slant ranges is not a camera's.
 MAX_CORNER_TO_SLANT: Final = 4.0
-
-_R_M = 6_371_008.8  # mean Earth radius: distances here are checks, not measurements
-
-
-def _distance_m(
-    lat1: npt.NDArray[np.float64],
-    lon1: npt.NDArray[np.float64],
-    lat2: npt.NDArray[np.float64],
-    lon2: npt.NDArray[np.float64],
-) -> npt.NDArray[np.float64]:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dlon = np.radians(((lon2 - lon1 + 180.0) % 360.0) - 180.0)
-    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
-    return 2 * _R_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def _running_median(x: npt.NDArray[np.float64], window: int) -> npt.NDArray[np.float64]:
@@ -94,7 +81,7 @@ def _position_jumps(telemetry: pa.Table, t_us: npt.NDArray[np.int64]) -> npt.NDA
     tp = np.pad(t, half, mode="edge")
     span_s = np.abs(tp[2 * half :] - tp[: len(t)]) if half else np.zeros(n)
     allowed = MAX_PLATFORM_SPEED_MPS * span_s + JUMP_SLACK_M
-    d = _distance_m(lat, lon, med_lat, med_lon)
+    d = great_circle_m(lat, lon, med_lat, med_lon)
     return np.isfinite(d) & (d > allowed)
 
 
@@ -127,7 +114,7 @@ def implausible_reasons(telemetry: pa.Table, res: dict[str, np.ndarray]) -> npt.
     slant = np.asarray(res["slant_range_m"], np.float64)
     far = np.zeros(n, bool)
     for k in range(1, 5):
-        d = _distance_m(
+        d = great_circle_m(
             res["center_lat"], res["center_lon"], res[f"corner{k}_lat"], res[f"corner{k}_lon"]
         )
         with np.errstate(invalid="ignore"):

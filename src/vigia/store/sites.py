@@ -21,6 +21,7 @@ from sqlalchemy import Select, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from vigia.errors import NotFound, PermissionDenied, ValidationError
+from vigia.geo.wgs84 import MEAN_EARTH_RADIUS_M, great_circle_m
 from vigia.store.audit import audit, lock_audit
 from vigia.store.models import Product, ProductRelease, Site, User
 from vigia.store.users import visible_agency_id
@@ -74,8 +75,6 @@ SITE_COLUMNS = (
 _REQUIRED = ("site_id", "lat", "lon")
 _LIST_COLUMNS = ("indicators", "sorties")
 _TIME_COLUMNS = ("previous_pass_time", "first_seen", "last_seen")
-#: Mean Earth radius for great-circle distances (m).
-EARTH_RADIUS_M = 6_371_008.8
 
 
 @dataclass(frozen=True)
@@ -283,7 +282,7 @@ def sites_within(
         ).all()
         found: list[tuple[str, float]] = [(r[0], float(r[1])) for r in rows]
     else:
-        dlat = math.degrees(radius_m / EARTH_RADIUS_M) * 1.01 + 1e-9
+        dlat = math.degrees(radius_m / MEAN_EARTH_RADIUS_M) * 1.01 + 1e-9
         coslat = max(math.cos(math.radians(min(abs(lat) + dlat, 90.0))), 1e-12)
         dlon = min(dlat / coslat, 360.0)
         q = select(Site.site_id, Site.lat, Site.lon).where(Site.lat.between(lat - dlat, lat + dlat))
@@ -297,13 +296,9 @@ def sites_within(
                 q = q.where(Site.lon.between(lo, hi))
         cand = session.execute(q).all()
         ids = [c[0] for c in cand]
-        la = np.radians(np.array([c[1] for c in cand], dtype=float))
-        lo_ = np.radians(np.array([c[2] for c in cand], dtype=float))
-        a = (
-            np.sin((la - math.radians(lat)) / 2) ** 2
-            + math.cos(math.radians(lat)) * np.cos(la) * np.sin((lo_ - math.radians(lon)) / 2) ** 2
+        d = great_circle_m(
+            lat, lon, np.array([c[1] for c in cand], float), np.array([c[2] for c in cand], float)
         )
-        d = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
         order = sorted((float(d[i]), ids[i]) for i in np.flatnonzero(d <= radius_m))
         found = [(sid, dist) for dist, sid in order]
     if actor.is_partner:
