@@ -344,24 +344,27 @@ def homography(src: NDArray[np.float64], dst: NDArray[np.float64]) -> NDArray[np
 def corners_pixel_to_ground(
     corner_lat_deg: ArrayLike,
     corner_lon_deg: ArrayLike,
-    px: float,
-    py: float,
+    px: ArrayLike,
+    py: ArrayLike,
     width_px: int,
     height_px: int,
-) -> tuple[float, float, float]:
-    """Where pixel (``px``, ``py``) of a frame lies on the ground, from the ground positions of
-    its four corners alone (upper left, upper right, lower right, lower left: ST 0601 order), as
-    a platform sends them: the projective map of the image onto the plane of the corners.
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """Where pixels (``px``, ``py``) of one frame lie on the ground, from the ground positions
+    of its four corners alone (upper left, upper right, lower right, lower left: ST 0601
+    order), as a platform sends them: the projective map of the image onto the plane of the
+    corners.
 
     Returns (lat, lon, half_diagonal_m): the frame's ground half-diagonal bounds how far off a
-    point can be when the corners are right (nothing here checks that they are). NaN where a
-    corner is missing or the four do not form a quadrilateral.
+    point can be when the corners are right (nothing here checks that they are). All NaN where
+    a corner is missing or the four do not form a quadrilateral.
     """
     lat = np.asarray(corner_lat_deg, np.float64)
     lon = np.asarray(corner_lon_deg, np.float64)
-    nan = (float("nan"),) * 3
+    x = np.atleast_1d(np.asarray(px, np.float64))
+    y = np.atleast_1d(np.asarray(py, np.float64))
+    nan = np.full(x.shape, np.nan)
     if lat.shape != (4,) or lon.shape != (4,) or not np.all(np.isfinite(lat + lon)):
-        return nan
+        return nan, nan.copy(), float("nan")
     lat0, lon0 = float(lat.mean()), float(lon.mean())
     m_n, m_e = radii_of_curvature_m(np.array([lat0]))
     k_north = float(np.radians(1.0) * m_n[0])
@@ -372,11 +375,12 @@ def corners_pixel_to_ground(
     try:
         h = homography(image, np.stack([east, north], axis=1))
     except np.linalg.LinAlgError:
-        return nan
-    u, v, w = h @ np.array([px, py, 1.0])
-    if not np.isfinite(w) or abs(w) < 1e-12:
-        return nan
-    e, n = u / w, v / w
+        return nan, nan.copy(), float("nan")
+    u, v, w = h @ np.stack([x, y, np.ones_like(x)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = np.isfinite(w) & (np.abs(w) > 1e-12)
+        e = np.where(ok, u / w, np.nan)
+        n = np.where(ok, v / w, np.nan)
     half_diag = 0.5 * max(
         float(np.hypot(east[0] - east[2], north[0] - north[2])),
         float(np.hypot(east[1] - east[3], north[1] - north[3])),
