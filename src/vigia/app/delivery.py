@@ -25,6 +25,8 @@ __all__ = ["DELIVERY_ACTOR", "deliver_release", "parse_tak", "retract_withdrawn"
 
 log = logging.getLogger(__name__)
 DELIVERY_ACTOR = "system"
+#: Retries of a push to a TAK server: four attempts, 0.5 s apart at first, at most 5 s.
+DEFAULT_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=0.5, max_delay_s=5.0)
 
 
 def parse_tak(spec: str) -> TakTarget:
@@ -64,7 +66,7 @@ def deliver_release(
     Each marker gets a delivery record; every attempt is counted in it, and the record ends
     'delivered' or, once the retries are spent, 'failed'. Returns the delivery ids.
     """
-    policy = retry or RetryPolicy(max_attempts=4, initial_delay_s=0.5, max_delay_s=5.0)
+    policy = retry or DEFAULT_RETRY
     with store.transaction() as s:
         p = s.get(Product, product_id)
         if p is None or p.state != "released":
@@ -116,7 +118,7 @@ def retract_withdrawn(
     its tearline no longer releases (all of them once no agency holds the release): one CoT
     deletion (:func:`vigia.share.render.retraction_cot`) per marker, audited with its outcome.
     Returns the site ids retracted."""
-    policy = retry or RetryPolicy(max_attempts=4, initial_delay_s=0.5, max_delay_s=5.0)
+    policy = retry or DEFAULT_RETRY
     with store.transaction() as s:
         p = s.get(Product, product_id)
         if p is None:
@@ -134,6 +136,8 @@ def retract_withdrawn(
     records = push_events(
         [retraction_cot(uid, time=now) for uid in gone], target, retry=policy, sleep=sleep
     )
+    done = [u for u, r in zip(gone, records, strict=True) if r.delivered]
+    failed = [u for u, r in zip(gone, records, strict=True) if not r.delivered]
     with store.transaction() as s:
         audit(
             s,
@@ -141,13 +145,8 @@ def retract_withdrawn(
             "retract",
             "product",
             product_id,
-            {
-                "target": target.url,
-                "retracted": [u for u, r in zip(gone, records, strict=True) if r.delivered],
-                "failed": [u for u, r in zip(gone, records, strict=True) if not r.delivered],
-            },
+            {"target": target.url, "retracted": done, "failed": failed},
         )
-    failed = [u for u, r in zip(gone, records, strict=True) if not r.delivered]
     if failed:
         log.warning(
             "TAK retraction of %s from %s failed for %d marker(s)",
@@ -155,4 +154,4 @@ def retract_withdrawn(
             target.url,
             len(failed),
         )
-    return [u for u, r in zip(gone, records, strict=True) if r.delivered]
+    return done
