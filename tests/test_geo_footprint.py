@@ -26,6 +26,8 @@ from vigia.geo import (
     footprint_polygons,
     footprints,
     geoid_undulation_m,
+    platform_bearing_offsets,
+    platform_pose_verdict,
     pose_from_columns,
 )
 
@@ -365,6 +367,66 @@ def test_compare_with_platform() -> None:
     assert np.nanmax(corner[~half]) < 1e-6  # full corners: identical
     assert cmp["corner_horizontal_stats"]["median_m"] == pytest.approx(5.0, abs=5.1)
     assert np.nanmedian(corner[half]) == pytest.approx(10.0, abs=0.2)
+
+
+def _with_platform_centre(cols: dict[str, np.ndarray], **pose: np.ndarray) -> dict:
+    """``cols`` with a platform frame centre (items 23/24) computed from ``pose`` overrides."""
+    res = footprints({**cols, **pose})
+    return {
+        **cols,
+        "frame_center_latitude": res["center_lat"],
+        "frame_center_longitude": res["center_lon"],
+    }
+
+
+def _looking_ahead(n: int, seed: int) -> dict[str, np.ndarray]:
+    cols = random_rows(n, seed)
+    rng = np.random.default_rng(seed)
+    cols["platform_pitch_angle"] = rng.uniform(-5.0, 5.0, n)
+    cols["platform_roll_angle"] = rng.uniform(-10.0, 10.0, n)
+    cols["sensor_relative_elevation_angle"] = rng.uniform(-60.0, -5.0, n)
+    cols["sensor_relative_roll_angle"] = np.zeros(n)
+    cols["platform_heading_angle"] = rng.uniform(20.0, 340.0, n)
+    return cols
+
+
+def test_a_platform_centre_from_its_own_pose_is_consistent() -> None:
+    cols = _with_platform_centre(_looking_ahead(400, seed=11))
+    off = platform_bearing_offsets(cols)
+    b = off["bearing_offset_deg"]
+    assert np.isfinite(b).sum() > 300
+    assert np.nanmax(np.abs(b)) < 0.01
+    assert platform_pose_verdict(**off) == "consistent"
+
+
+def test_a_platform_centre_that_ignores_heading_is_named() -> None:
+    """The encoder of FFmpeg's "Day Flight" sample: a frame centre along the sensor relative
+    azimuth, as if the aircraft flew north."""
+    cols = _looking_ahead(400, seed=12)
+    n = len(cols["sensor_latitude"])
+    cols = _with_platform_centre(cols, platform_heading_angle=np.zeros(n))
+    off = platform_bearing_offsets(cols)
+    assert platform_pose_verdict(**off) == "ignores_heading"
+    assert np.nanmedian(np.abs(off["bearing_offset_deg"])) > 5.0
+
+
+def test_a_platform_centre_off_its_bearing_is_inconsistent() -> None:
+    cols = _looking_ahead(400, seed=13)
+    heading = cols["platform_heading_angle"]
+    cols = _with_platform_centre(cols, platform_heading_angle=(heading + 30.0) % 360.0)
+    off = platform_bearing_offsets(cols)
+    assert platform_pose_verdict(**off) == "inconsistent"
+    np.testing.assert_allclose(np.nanmedian(off["bearing_offset_deg"]), 30.0, atol=3.0)
+
+
+def test_no_bearing_near_nadir_or_without_a_platform_centre() -> None:
+    cols = _looking_ahead(50, seed=14)
+    assert platform_pose_verdict(**platform_bearing_offsets(cols)) is None
+    cols["sensor_relative_elevation_angle"] = np.full(50, -89.0)
+    cols["platform_pitch_angle"] = np.zeros(50)
+    cols["platform_roll_angle"] = np.zeros(50)
+    cols = _with_platform_centre(cols)
+    assert np.isnan(platform_bearing_offsets(cols)["bearing_offset_deg"]).all()
 
 
 def test_camera_matrix_matches_the_oracle_rotation_chain() -> None:

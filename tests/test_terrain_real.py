@@ -112,6 +112,57 @@ def test_unusable_pose_takes_the_platform_frame_centre(name: str, tmp_path: Path
     assert json.loads(res.stdout)["geo_vs_platform"]["frame_center"]["n"] == 0
 
 
+@pytest.mark.parametrize("name", [n for n, _, _ in SENSOR_MODEL])
+def test_real_platform_centres_agree_with_their_pose(name: str) -> None:
+    off = geo.platform_bearing_offsets(telemetry(real(name)))
+    assert np.nanmedian(np.abs(off["bearing_offset_deg"])) < 0.5
+    assert geo.platform_pose_verdict(**off) == "consistent"
+
+
+DAY_FLIGHT = "day_truncated_keys.klv"
+
+
+def test_day_flight_centre_ignores_the_heading() -> None:
+    """Why FFmpeg's "Day Flight" frame centre is 35 km from ours: its bearing from the sensor
+    is the sensor relative azimuth (item 18) within 2e-4 deg, heading (item 5, 82-235 deg, which
+    the track's own course confirms) left out; its item 25 carries the relative elevation
+    angle (deg) within item 25's 0.3 m step."""
+    tel = telemetry(real(DAY_FLIGHT))
+    off = geo.platform_bearing_offsets(tel)
+    assert np.nanmax(np.abs(off["relative_azimuth_offset_deg"])) < 1e-3
+    heading = tel["platform_heading_angle"].to_numpy(zero_copy_only=False)
+    assert np.nanmedian(np.abs(off["bearing_offset_deg"])) > 45.0
+    assert heading.min() > 80.0
+    assert geo.platform_pose_verdict(**off) == "ignores_heading"
+    elev = tel["frame_center_elevation"].to_numpy(zero_copy_only=False)
+    rel_el = tel["sensor_relative_elevation_angle"].to_numpy(zero_copy_only=False)
+    assert np.abs(elev - rel_el).max() < 0.35
+
+
+def test_day_flight_elevation_is_not_the_default_terrain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(DEM_ENV, raising=False)
+    out = tmp_path / "f.parquet"
+    res = runner.invoke(app, ["footprints", str(real(DAY_FLIGHT)), "-o", str(out)])
+    assert res.exit_code == 2, res.output
+    assert "ignores_heading" in res.output and "--dem" in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    # named explicitly, the stream's elevation is used, and said
+    fp = footprints_file(real(DAY_FLIGHT), tmp_path / "fp.parquet", "--stream-elevation")
+    assert set(fp["terrain_source"].to_pylist()) == {"stream_elevation"}
+    # inspect --geo tells the analyst why
+    res = runner.invoke(app, ["inspect", str(real(DAY_FLIGHT)), "--geo", "--stream-elevation"])
+    assert res.exit_code == 0, res.output
+    assert "ignores_heading" in res.output
+    res = runner.invoke(
+        app, ["inspect", str(real(DAY_FLIGHT)), "--geo", "--stream-elevation", "--json"]
+    )
+    report = json.loads(res.stdout)
+    assert report["geo_vs_platform"]["platform_pose"] == "ignores_heading"
+    assert any("relative azimuth" in w for w in report["warnings"])
+
+
 def test_0903_sample_is_not_a_flight() -> None:
     """Why the ST 0903 sample is left out of the agreement test: its ST 0601 packets are test
     values, not a track (the sensor jumps across the globe from packet to packet)."""

@@ -171,7 +171,30 @@ def inspect_source(
     }
     if accuracy is not None:
         report["geo_vs_platform"] = accuracy.as_dict()
+        warnings.extend(platform_pose_warnings(report["geo_vs_platform"]))
     return report
+
+
+def platform_pose_warnings(geo_vs_platform: dict[str, Any]) -> list[str]:
+    """What an analyst must be told when the platform's own frame centre contradicts its pose
+    (see :func:`vigia.geo.platform_pose_verdict`); nothing when it does not."""
+    verdict = geo_vs_platform.get("platform_pose")
+    if verdict in (None, "consistent"):
+        return []
+    b = geo_vs_platform["bearing_offset"]
+    msg = (
+        f"the platform's own frame centre contradicts its pose: its bearing from the sensor is "
+        f"off the boresight by a median {b['median_deg']:.1f} deg (n={b['n']:,})"
+    )
+    if verdict == "ignores_heading":
+        msg += (
+            "; it lies along the sensor relative azimuth alone, as if the platform heading were"
+            " 0 (an encoder that took the relative azimuth for a true one)"
+        )
+    return [
+        msg + ". Its frame centre, corners and frame-centre elevation are not to be trusted: "
+        "compare with a DEM (--dem FILE or VIGIA_DEM) rather than with the platform"
+    ]
 
 
 def footprints_to_file(

@@ -124,6 +124,15 @@ def print_inspect(r: dict[str, Any]) -> None:
                 else f"median {st['median_m']:.2f} m, p95 {st['p95_m']:.2f} m (n={st['n']:,})"
             )
             rows.append((f"ours vs platform {part.replace('_', ' ')}", text))
+        b = g["bearing_offset"]
+        if b["n"]:
+            rows.append(
+                (
+                    "platform frame centre bearing",
+                    f"off our boresight by median {b['median_deg']:.2f} deg, p95 "
+                    f"{b['p95_deg']:.2f} deg: {g['platform_pose']}",
+                )
+            )
     for k, v in rows:
         t.add_row(k, v)
     out.print(t)

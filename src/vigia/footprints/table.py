@@ -17,7 +17,15 @@ import shapely
 
 from vigia.errors import GeoError
 from vigia.footprints.plausible import implausible_reasons
-from vigia.geo import Dem, compare_with_platform, footprint_polygons, footprints, stream_elevation_m
+from vigia.geo import (
+    Dem,
+    compare_with_platform,
+    footprint_polygons,
+    footprints,
+    platform_bearing_offsets,
+    platform_pose_verdict,
+    stream_elevation_m,
+)
 
 #: Telemetry columns carried over into the footprints table.
 CARRIED = ("source_offset", "pts_90k", "image_source_sensor")
@@ -94,14 +102,26 @@ NO_TERRAIN = (
 )
 
 
+#: The refusal when the stream's own frame-centre elevation cannot be trusted.
+UNTRUSTED_ELEVATION = (
+    "no terrain to trust: no DEM (--dem FILE or {env}), and the stream's frame-centre "
+    "elevation comes from a platform whose own frame centre contradicts its pose "
+    "(verdict '{verdict}', see vigia inspect --geo); give --dem FILE, --terrain-height M, or "
+    "--stream-elevation to use it anyway"
+)
+
+
 def resolve_terrain(opts: TerrainOptions, telemetry: pa.Table) -> TerrainOptions:
     """The terrain the footprints of ``telemetry`` use: the one rule for every command.
 
     An explicit option wins (``--dem``, ``--terrain-height``, ``--stream-elevation``; at most
     one). With none: the DEM named by the environment variable ``VIGIA_DEM`` if set, else the
     stream's own frame-centre elevation (items 78 / 25, smoothed along the track) if
-    ``telemetry`` (the first chunk of a stream) carries any, else a :class:`GeoError`, never a
-    silent ellipsoid at 0 m. ``--stream-elevation`` on a stream without it is refused the same way.
+    ``telemetry`` (the first chunk of a stream) carries any and the platform's frame centre
+    agrees with its pose (:func:`vigia.geo.platform_pose_verdict`: an encoder that computes
+    its frame centre wrongly computes its elevation with it), else a :class:`GeoError`, never
+    a silent ellipsoid at 0 m. ``--stream-elevation`` on a stream without it is refused the
+    same way.
     """
     if opts.dem_path is not None or opts.terrain_height_m is not None:
         return opts
@@ -109,6 +129,11 @@ def resolve_terrain(opts: TerrainOptions, telemetry: pa.Table) -> TerrainOptions
         return replace(opts, dem_path=env)
     n = telemetry.num_rows
     if n and np.isfinite(stream_elevation_m(telemetry, n)).any():
+        if not opts.use_stream_elevation:
+            offsets = platform_bearing_offsets(telemetry)
+            verdict = platform_pose_verdict(**offsets)
+            if verdict not in (None, "consistent"):
+                raise GeoError(UNTRUSTED_ELEVATION.format(verdict=verdict, env=DEM_ENV))
         return replace(opts, use_stream_elevation=True)
     raise GeoError(NO_TERRAIN.format(env=DEM_ENV))
 
@@ -209,6 +234,8 @@ class GeoAccuracy:
 
     centre_m: list[np.ndarray] = field(default_factory=list)
     corner_m: list[np.ndarray] = field(default_factory=list)
+    bearing_deg: list[np.ndarray] = field(default_factory=list)
+    relative_deg: list[np.ndarray] = field(default_factory=list)
 
     def update(self, telemetry: pa.Table, res: dict[str, np.ndarray]) -> None:
         """Add one chunk's per-row differences; rows that took the platform's own values
@@ -219,9 +246,13 @@ class GeoAccuracy:
         corner = np.asarray(cmp["corner_horizontal_m"], dtype=float)
         self.centre_m.append(np.where(ours, centre, np.nan))
         self.corner_m.append(np.where(ours[:, None], corner, np.nan).reshape(-1))
+        self.bearing_deg.append(np.asarray(cmp["bearing_offset_deg"], dtype=float))
+        self.relative_deg.append(np.asarray(cmp["relative_azimuth_offset_deg"], dtype=float))
 
     def as_dict(self) -> dict[str, Any]:
-        """Median and p95 horizontal differences (m) where both sides exist."""
+        """Median and p95 horizontal differences (m) where both sides exist; the bearing of
+        the platform's frame centre against our boresight (median and p95 of the absolute
+        offset, deg) and the verdict of :func:`vigia.geo.platform_pose_verdict` on it."""
 
         def stats(parts: list[np.ndarray]) -> dict[str, Any]:
             v = np.concatenate(parts) if parts else np.zeros(0)
@@ -234,4 +265,16 @@ class GeoAccuracy:
                 "p95_m": float(np.percentile(v, 95)),
             }
 
-        return {"frame_center": stats(self.centre_m), "corners": stats(self.corner_m)}
+        bearing = np.concatenate(self.bearing_deg) if self.bearing_deg else np.zeros(0)
+        relative = np.concatenate(self.relative_deg) if self.relative_deg else np.zeros(0)
+        b = np.abs(bearing[np.isfinite(bearing)])
+        return {
+            "frame_center": stats(self.centre_m),
+            "corners": stats(self.corner_m),
+            "bearing_offset": {
+                "n": int(b.size),
+                "median_deg": float(np.median(b)) if b.size else None,
+                "p95_deg": float(np.percentile(b, 95)) if b.size else None,
+            },
+            "platform_pose": platform_pose_verdict(bearing, relative),
+        }

@@ -12,7 +12,9 @@ from vigia.geo.footprint import (
     compare_with_platform,
     footprint_polygons,
     footprints,
+    platform_bearing_offsets,
     platform_geolocation,
+    platform_pose_verdict,
     stream_elevation_m,
 )
 from vigia.geo.geoid import ellipsoid_height_m, geoid_undulation_m, msl_height_m
@@ -60,7 +62,9 @@ __all__ = [
     "msl_height_m",
     "ned_to_ecef",
     "pixel_to_ground",
+    "platform_bearing_offsets",
     "platform_geolocation",
+    "platform_pose_verdict",
     "pose_from_columns",
     "stream_elevation_m",
 ]

@@ -42,19 +42,25 @@ from vigia.geo.sensor import (
     sensor_frame_ecef,
     sin_cos_deg,
 )
-from vigia.geo.wgs84 import WGS84_A_M, WGS84_B_M, WGS84_E2
+from vigia.geo.wgs84 import WGS84_A_M, WGS84_B_M, WGS84_E2, ecef_to_enu
 
 _DEG2RAD: Final = np.pi / 180.0
 _RAD2DEG: Final = 180.0 / np.pi
 
 __all__ = [
+    "BEARING_MAX_DEPRESSION_DEG",
     "CORNERS_UV",
     "GEO_SOURCES",
+    "PLATFORM_BEARING_TOLERANCE_DEG",
+    "PLATFORM_POSE_VERDICTS",
     "STREAM_ELEVATION_WINDOW",
+    "boresight_direction_deg",
     "compare_with_platform",
     "footprint_polygons",
     "footprints",
+    "platform_bearing_offsets",
     "platform_geolocation",
+    "platform_pose_verdict",
     "stream_elevation_m",
 ]
 
@@ -475,15 +481,100 @@ def _stats(diff_m: FloatArray) -> dict[str, float | int]:
 _GEOD: Final = Geod(ellps="WGS84")
 
 
+def _geodesic_inv(
+    lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Forward azimuth (deg from north) and geodesic distance (m) from points 1 to points 2;
+    NaN where either side is missing."""
+    ok = np.isfinite(lat1) & np.isfinite(lon1) & np.isfinite(lat2) & np.isfinite(lon2)
+    az = np.full(lat1.shape, np.nan)
+    dist = np.full(lat1.shape, np.nan)
+    if ok.any():
+        az[ok], _, dist[ok] = _GEOD.inv(lon1[ok], lat1[ok], lon2[ok], lat2[ok])
+    return az, dist
+
+
 def _distance_m(
     lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
 ) -> FloatArray:
-    ok = np.isfinite(lat1) & np.isfinite(lon1) & np.isfinite(lat2) & np.isfinite(lon2)
-    out = np.full(lat1.shape, np.nan)
-    if ok.any():
-        _, _, dist = _GEOD.inv(lon1[ok], lat1[ok], lon2[ok], lat2[ok])
-        out[ok] = dist
-    return out
+    return _geodesic_inv(lat1, lon1, lat2, lon2)[1]
+
+
+def _wrap_deg(angle_deg: FloatArray) -> FloatArray:
+    return (angle_deg + 180.0) % 360.0 - 180.0
+
+
+#: Lines of sight steeper than this below the horizon (deg) have no bearing worth comparing.
+BEARING_MAX_DEPRESSION_DEG: Final = 75.0
+
+
+def boresight_direction_deg(pose: Pose) -> tuple[FloatArray, FloatArray]:
+    """Azimuth (deg from true north) and elevation (deg, negative below the horizon) of the
+    boresight at the sensor, from the pose alone (no terrain)."""
+    _, axes = sensor_frame_ecef(pose)
+    east, north, up = ecef_to_enu(*axes[0], pose.lat_deg, pose.lon_deg)
+    with np.errstate(invalid="ignore"):
+        return (
+            np.degrees(np.arctan2(east, north)) % 360.0,
+            np.degrees(np.arcsin(np.clip(up, -1.0, 1.0))),
+        )
+
+
+def platform_bearing_offsets(columns: Any) -> dict[str, FloatArray]:
+    """How the bearing from the sensor to the platform's own frame centre (items 13/14 to
+    23/24) departs from the pose's boresight azimuth (heading, pitch, roll and the gimbal),
+    and from the sensor relative azimuth (item 18) alone, per row (deg, in [-180, 180)).
+
+    A platform whose frame centre is consistent with its own pose has ``bearing_offset_deg``
+    near 0 whatever the terrain; one whose encoder took the relative azimuth for a true one
+    has ``relative_azimuth_offset_deg`` near 0 instead. NaN where either is missing or the
+    boresight is steeper than :data:`BEARING_MAX_DEPRESSION_DEG` (near nadir a bearing says
+    nothing).
+    """
+    n = row_count(columns)
+    pose = pose_from_columns(columns)
+    az, el = boresight_direction_deg(pose)
+    plat_az, _ = _geodesic_inv(
+        pose.lat_deg,
+        pose.lon_deg,
+        column(columns, "frame_center_latitude", n),
+        column(columns, "frame_center_longitude", n),
+    )
+    with np.errstate(invalid="ignore"):
+        usable = (pose.code == OK) & (el > -BEARING_MAX_DEPRESSION_DEG)
+    offset = np.where(usable, _wrap_deg(plat_az - az), np.nan)
+    rel = np.where(usable, _wrap_deg(plat_az - pose.azimuth_deg), np.nan)
+    return {"bearing_offset_deg": offset, "relative_azimuth_offset_deg": rel}
+
+
+#: Largest median bearing offset (deg) of a platform frame centre still consistent with the pose.
+PLATFORM_BEARING_TOLERANCE_DEG: Final = 5.0
+
+#: Verdicts of :func:`platform_pose_verdict`.
+PLATFORM_POSE_VERDICTS: Final = ("consistent", "ignores_heading", "inconsistent")
+
+
+def platform_pose_verdict(
+    bearing_offset_deg: ArrayLike, relative_azimuth_offset_deg: ArrayLike
+) -> str | None:
+    """Whether the platform's own frame centre agrees with its own pose, from the per-row
+    offsets of :func:`platform_bearing_offsets`: 'consistent' (median absolute bearing offset
+    within :data:`PLATFORM_BEARING_TOLERANCE_DEG`), 'ignores_heading' (it is not, and the
+    frame centre lies along the sensor relative azimuth as if the platform heading were 0),
+    'inconsistent' (otherwise), None (no row to judge by). Where it is not consistent, the
+    platform's frame centre, corners and frame-centre elevation were computed wrongly by its
+    encoder, or its pose is wrong: one of the two cannot be trusted."""
+    b = np.abs(np.asarray(bearing_offset_deg, dtype=np.float64))
+    r = np.abs(np.asarray(relative_azimuth_offset_deg, dtype=np.float64))
+    b = b[np.isfinite(b)]
+    if b.size == 0:
+        return None
+    if float(np.median(b)) <= PLATFORM_BEARING_TOLERANCE_DEG:
+        return "consistent"
+    r = r[np.isfinite(r)]
+    if r.size and float(np.median(r)) <= PLATFORM_BEARING_TOLERANCE_DEG:
+        return "ignores_heading"
+    return "inconsistent"
 
 
 def compare_with_platform(columns: Any, result: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -493,7 +584,8 @@ def compare_with_platform(columns: Any, result: Mapping[str, np.ndarray]) -> dic
     against item 78 (or item 25 + EGM96 N). Corners: against the full corners 82-89 where
     present, else the frame centre plus the offsets 26-33. Returns per-row differences
     (``center_horizontal_m``, ``center_vertical_m``, ``corner_horizontal_m`` of shape (n, 4))
-    and their summaries (``*_stats``: n, median_m, p95_m) over rows where both sides exist.
+    and their summaries (``*_stats``: n, median_m, p95_m) over rows where both sides exist,
+    and the bearing offsets of :func:`platform_bearing_offsets`.
     """
     n = row_count(columns)
     plat = platform_geolocation(columns, n)
@@ -516,4 +608,5 @@ def compare_with_platform(columns: Any, result: Mapping[str, np.ndarray]) -> dic
         "center_horizontal_stats": _stats(center_h),
         "center_vertical_stats": _stats(center_v),
         "corner_horizontal_stats": _stats(corner.ravel()),
+        **platform_bearing_offsets(columns),
     }
