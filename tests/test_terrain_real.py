@@ -346,3 +346,51 @@ def test_vigia_dem_is_the_default_and_beats_the_stream(
     # an explicit option still wins over the environment
     fp = footprints_file(real("Cheyenne.bin"), tmp_path / "se.parquet", "--stream-elevation")
     assert set(fp["terrain_source"].to_pylist()) == {"stream_elevation"}
+
+
+def _half_diagonal_geodesic_m(fp: pa.Table) -> np.ndarray:
+    """Half the longer diagonal of each footprint, by the WGS84 geodesic (pyproj)."""
+    from pyproj import Geod
+
+    g = Geod(ellps="WGS84")
+    lat = {k: fp[f"corner{k}_lat"].to_numpy(zero_copy_only=False) for k in range(1, 5)}
+    lon = {k: fp[f"corner{k}_lon"].to_numpy(zero_copy_only=False) for k in range(1, 5)}
+    d13 = g.inv(lon[1], lat[1], lon[3], lat[3])[2]
+    d24 = g.inv(lon[2], lat[2], lon[4], lat[4])[2]
+    return 0.5 * np.maximum(d13, d24)
+
+
+@pytest.mark.parametrize("name", PLATFORM)
+def test_platform_footprints_carry_the_unchecked_ce90(name: str, tmp_path: Path) -> None:
+    """The platform's own frame centre is unchecked: its CE90 is the frame's half-diagonal,
+    unknown (NaN) where the platform sends no corners to bound it (the ST 0902 minimum set)."""
+    fp = footprints_file(real(name), tmp_path / "fp.parquet")
+    valid = fp.filter(fp["valid"])
+    assert (valid.num_rows == 0) == ("0902" in name)
+    ce90 = valid["center_ce90_m"].to_numpy(zero_copy_only=False)
+    np.testing.assert_allclose(ce90, _half_diagonal_geodesic_m(valid), rtol=5e-3)
+    invalid = fp.filter(pa.compute.invert(fp["valid"]))
+    assert np.isnan(invalid["center_ce90_m"].to_numpy(zero_copy_only=False)).all()
+
+
+@pytest.mark.parametrize("name", [n for n, _, _ in SENSOR_MODEL])
+def test_sensor_model_footprints_carry_the_propagated_ce90(name: str, tmp_path: Path) -> None:
+    """The centre's CE90 is the pose uncertainty propagated to the centre pixel (the one
+    propagation of vigia.geo.pixel_to_ground), over the plane at the centre's height."""
+    fp = footprints_file(real(name), tmp_path / "fp.parquet")
+    tel = telemetry(real(name))
+    ce90 = fp["center_ce90_m"].to_numpy(zero_copy_only=False)
+    assert np.isfinite(ce90).all() and (ce90 > 0).all()
+    g = geo.pixel_to_ground(
+        tel,
+        np.arange(tel.num_rows),
+        640.0,
+        360.0,
+        1280,
+        720,
+        terrain_height_m=fp["center_h"].to_numpy(zero_copy_only=False),
+    )
+    np.testing.assert_allclose(ce90, g["ce90_m"], rtol=1e-9)
+    # it grows with the slant range: a longer lever arm for the same angular errors
+    slant = fp["slant_range_m"].to_numpy(zero_copy_only=False)
+    assert np.corrcoef(slant, ce90)[0, 1] > 0.5

@@ -83,13 +83,16 @@ def _write_geojson(tables: Iterable[pa.Table], path: Path) -> int:
             geoms = shapely.from_wkb(valid["footprint"].to_numpy(zero_copy_only=False))
             times = iso_time_column(valid["time"])
             gsd = valid["gsd_m"].to_pylist()
+            ce90 = valid["center_ce90_m"].to_pylist()
             slant = valid["slant_range_m"].to_pylist()
             terrain = valid["terrain_source"].to_pylist()
             geo = valid["geo_source"].to_pylist()
-            for g, tm, gs, sr, ts, gso in zip(geoms, times, gsd, slant, terrain, geo, strict=True):
+            rows_ = zip(geoms, times, gsd, ce90, slant, terrain, geo, strict=True)
+            for g, tm, gs, ce, sr, ts, gso in rows_:
                 props = {
                     "time": tm,
                     "gsd_m": None if gs is None or math.isnan(gs) else gs,
+                    "center_ce90_m": None if ce is None or math.isnan(ce) else ce,
                     "slant_range_m": sr,
                     "terrain_source": ts,
                     "geo_source": gso,

@@ -22,6 +22,8 @@ from vigia.geo import (
     compare_with_platform,
     footprint_polygons,
     footprints,
+    ground_half_diagonal_m,
+    pixel_to_ground,
     platform_bearing_offsets,
     platform_pose_verdict,
     stream_elevation_m,
@@ -40,6 +42,7 @@ FOOTPRINT_FIELDS = [
     *[pa.field(f"corner{k}_{ax}", pa.float64()) for k in range(1, 5) for ax in ("lat", "lon")],
     pa.field("slant_range_m", pa.float64()),
     pa.field("gsd_m", pa.float64()),
+    pa.field("center_ce90_m", pa.float64()),
     pa.field("valid", pa.bool_()),
     pa.field("reason", pa.string()),
     pa.field("source_offset", pa.int64()),
@@ -160,7 +163,38 @@ def compute_footprints(
     if bad.any():
         res["valid"] = res["valid"] & ~bad
         res["reason"] = np.where(bad, why, res["reason"])
+    res["center_ce90_m"] = center_ce90_m(telemetry, res, opts)
     return res
+
+
+def center_ce90_m(
+    telemetry: pa.Table, res: dict[str, np.ndarray], opts: TerrainOptions
+) -> np.ndarray:
+    """CE90 (m) of each valid row's frame centre; NaN on the others.
+
+    ``geo_source`` 'sensor_model': the pose uncertainty propagated to the centre pixel by
+    :func:`vigia.geo.pixel_to_ground` (default :class:`vigia.geo.PoseSigmas`), over the plane
+    at the centre's own height (a DEM's slope there is left out of it). 'platform': the
+    platform's own values are unchecked, so their CE90 is the frame's ground half-diagonal
+    (:func:`vigia.geo.ground_half_diagonal_m`), as for targets placed on those corners.
+    """
+    n = telemetry.num_rows
+    out = np.full(n, np.nan)
+    valid = np.asarray(res["valid"], dtype=bool)
+    platform = np.asarray(res["geo_source"]) == "platform"
+    model = np.flatnonzero(valid & ~platform)
+    if model.size:
+        w, h = opts.frame_width_px, opts.frame_height_px
+        g = pixel_to_ground(
+            telemetry, model, 0.5 * w, 0.5 * h, w, h, terrain_height_m=res["center_h"]
+        )
+        out[model] = g["ce90_m"]
+    plat = np.flatnonzero(valid & platform)
+    if plat.size:
+        lat = np.stack([res[c][plat] for c in CORNER_LAT], axis=-1)
+        lon = np.stack([res[c][plat] for c in CORNER_LON], axis=-1)
+        out[plat] = ground_half_diagonal_m(lat, lon)
+    return out
 
 
 class Footprinter:
@@ -216,7 +250,7 @@ def footprints_table(
     polys = footprint_polygons(res)
     wkb = shapely.to_wkb(polys)
     arrays: dict[str, Any] = {"time": telemetry["precision_time_stamp"]}
-    for f in FOOTPRINT_FIELDS[1:14]:
+    for f in FOOTPRINT_FIELDS[1:15]:
         arrays[f.name] = pa.array(res[f.name], type=pa.float64(), from_pandas=True)
     arrays["valid"] = pa.array(res["valid"], type=pa.bool_())
     arrays["reason"] = pa.array(res["reason"].astype(str), type=pa.string())

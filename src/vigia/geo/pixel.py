@@ -38,6 +38,7 @@ __all__ = [
     "PoseSigmas",
     "ce90_m",
     "corners_pixel_to_ground",
+    "ground_half_diagonal_m",
     "ground_to_pixel",
     "homography",
     "pixel_to_ground",
@@ -142,8 +143,12 @@ def _ground(
     return (origin[0] + t * d[0], origin[1] + t * d[1], origin[2] + t * d[2]), code
 
 
-def _perturbations(pose: Pose, s: PoseSigmas) -> list[tuple[dict[str, Any], float]]:
-    """(pose field deltas, terrain offset) for +1 sigma of each independent error source."""
+def _perturbations(
+    pose: Pose, s: PoseSigmas, *, boresight: bool = False
+) -> list[tuple[dict[str, Any], float]]:
+    """(pose field deltas, terrain offset) for +1 sigma of each independent error source;
+    ``boresight`` (every point at the image centre) leaves out the fields of view, which do not
+    move the centre's line of sight."""
     m, n = radii_of_curvature_m(pose.lat_deg)
     with np.errstate(invalid="ignore", divide="ignore"):
         dlat = np.degrees(s.horizontal_m / (m + pose.h_m))
@@ -162,6 +167,8 @@ def _perturbations(pose: Pose, s: PoseSigmas) -> list[tuple[dict[str, Any], floa
         ({"vfov_deg": pose.vfov_deg * s.fov_fraction}, 0.0),
         ({}, s.terrain_m),
     ]
+    if boresight:
+        out = [(d, off) for d, off in out if not ({"hfov_deg", "vfov_deg"} & set(d))]
     return [(deltas, off) for deltas, off in out if off != 0.0 or _nonzero(deltas)]
 
 
@@ -235,7 +242,8 @@ def pixel_to_ground(
     sub = np.flatnonzero(ok)
     if sub.size:
         pose_s, terrain_s = pose.take(sub), terrain.take(sub)
-        for deltas, off in _perturbations(pose_s, sig):
+        centre = bool(np.all(u[sub] == 0.0) and np.all(v[sub] == 0.0))
+        for deltas, off in _perturbations(pose_s, sig, boresight=centre):
             plus, _ = _ground(pose_s.perturbed(**deltas), terrain_s, u[sub], v[sub], offset_m=off)
             minus, _ = _ground(
                 pose_s.perturbed(**{k: -val for k, val in deltas.items()}),
@@ -380,8 +388,20 @@ def corners_pixel_to_ground(
         ok = np.isfinite(w) & (np.abs(w) > 1e-12)
         e = np.where(ok, u / w, np.nan)
         n = np.where(ok, v / w, np.nan)
-    half_diag = 0.5 * max(
-        float(np.hypot(east[0] - east[2], north[0] - north[2])),
-        float(np.hypot(east[1] - east[3], north[1] - north[3])),
-    )
+    half_diag = float(ground_half_diagonal_m(lat, lon))
     return lat0 + n / k_north, lon0 + e / k_east, half_diag
+
+
+def ground_half_diagonal_m(corner_lat_deg: ArrayLike, corner_lon_deg: ArrayLike) -> FloatArray:
+    """Half the longer ground diagonal (m) of frames given by their four corners (last axis,
+    ST 0601 order), on the plane tangent at the corners' mean: how far off a point placed
+    from the corners alone can be when the corners are right. NaN where a corner is missing."""
+    lat = np.asarray(corner_lat_deg, np.float64)
+    lon = np.asarray(corner_lon_deg, np.float64)
+    lat0 = lat.mean(axis=-1)
+    m_n, m_e = radii_of_curvature_m(lat0)
+    k_north = np.radians(1.0) * m_n
+    k_east = np.radians(1.0) * m_e * np.cos(np.radians(lat0))
+    d13 = np.hypot((lon[..., 0] - lon[..., 2]) * k_east, (lat[..., 0] - lat[..., 2]) * k_north)
+    d24 = np.hypot((lon[..., 1] - lon[..., 3]) * k_east, (lat[..., 1] - lat[..., 3]) * k_north)
+    return np.asarray(0.5 * np.maximum(d13, d24), dtype=np.float64)
