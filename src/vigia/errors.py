@@ -23,6 +23,7 @@ line (exit status 2) and the API answers it with the status that
     │   ├── ChipError                 chip parameters that cannot be used
     │   └── DetectorError             a detector model that does not fit its contract
     ├── CatalogError                  a data directory that is missing or damaged
+    │   └── CatalogBusy               another writer holds the data directory
     ├── PlanError                     bad platform profiles and plan inputs
     ├── ScenarioError                 a scenario that cannot be built as asked
     ├── sharing
@@ -131,6 +132,10 @@ class DetectorError(VigiaError):
 
 class CatalogError(VigiaError):
     """The data directory is missing or damaged."""
+
+
+class CatalogBusy(CatalogError):
+    """Another writer (an ingest) holds the data directory's lock."""
 
 
 # --- Planning and the scenario ---------------------------------------------------------------

@@ -34,7 +34,7 @@ import shapely
 
 from vigia.coverage.accumulate import CoverageAccumulator, Visits, cells_table, merge_passes
 from vigia.coverage.consent import STATUS_COLUMN, ConsentRegistry, apply_consent, load_aois
-from vigia.errors import ConsentError, SourceError
+from vigia.errors import CatalogError, ConsentError, SourceError
 from vigia.exploit.chips import cut_chips
 from vigia.exploit.detect import Detector, carries_video, detect_video
 from vigia.exploit.fusion import fuse
@@ -46,11 +46,20 @@ from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
 from vigia.footprints import Footprinter, TerrainOptions
 from vigia.geo import PoseSigmas
 from vigia.mpegts.udp import UdpSource, parse_udp_url
-from vigia.store.catalog import Catalog
+from vigia.store.catalog import Catalog, CatalogTransaction
 from vigia.telemetry.source import TelemetryReader
 from vigia.times import iso_time
 
-__all__ = ["ConsentChange", "IngestReport", "InputReport", "aois_sha256", "ingest", "refuse_sites"]
+__all__ = [
+    "PASS_KEY",
+    "ConsentChange",
+    "IngestReport",
+    "InputReport",
+    "aois_sha256",
+    "dedupe_passes",
+    "ingest",
+    "refuse_sites",
+]
 
 ProgressFn = Callable[[int], None]
 
@@ -63,7 +72,8 @@ class InputReport:
     sha256: str
     kind: str
     status: str
-    """'ingested' or 'unchanged' (already ingested: nothing was done)."""
+    """'ingested', 'unchanged' (already ingested: nothing was done) or 'truncated' (ends
+    mid-packet: not ingested, unless accepted)."""
     sortie: str | None = None
     packets: int = 0
     observations: int = 0
@@ -76,6 +86,9 @@ class InputReport:
     detector: dict[str, Any] = field(default_factory=dict)
     terrain: str | None = None
     """The terrain its footprints used ('dem', 'stream_elevation', 'constant')."""
+    truncated: dict[str, Any] | None = None
+    """Where a stream ends mid-packet: ``why``, ``at_byte``, ``size_bytes``, ``packets_read``
+    and, where the stream's own rate says, ``packets_expected``; None when it is whole."""
     seconds: float = 0.0
 
 
@@ -111,6 +124,8 @@ class IngestReport:
     """Why a step did not run (no consent AOIs; no video: chips and detector skipped)."""
     consent_change: ConsentChange | None = None
     """Set when the AOIs changed under held data and were applied to it again."""
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    """The inputs taken out (``sha256``, ``path``)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -121,6 +136,7 @@ class IngestReport:
             "observations": self.observations,
             "warnings": self.warnings,
             "consent_change": None if self.consent_change is None else asdict(self.consent_change),
+            "removed": self.removed,
         }
 
 
@@ -260,10 +276,31 @@ def _ingest_stream(
             rep.detector = run.as_dict()
             obs_parts.append(run.observations)
     rep.sortie = sortie or path.stem
+    rep.truncated = _truncation(path, reader, rep.packets)
     rep.vmti = stats.as_dict()
     rep.klv = {k: v for k, v in reader.stats.as_dict().items() if isinstance(v, int | float | str)}
     obs = pa.concat_tables(obs_parts) if obs_parts else OBSERVATION_SCHEMA.empty_table()
     return obs, _passes_table(acc.passes(), rep.sortie)
+
+
+def _truncation(path: Path, reader: TelemetryReader, packets: int) -> dict[str, Any] | None:
+    """How a stream ends mid-packet (a copy cut short), or None when its last packet is whole:
+    a last transport-stream packet, or a last KLV packet whose declared length runs past the
+    end of the file."""
+    ts = reader.transport_stats()
+    if ts is not None and ts.get("tail_cut_at") is not None:
+        at, what = int(ts["tail_cut_at"]), "a transport-stream packet"
+    elif reader.stats.cut_short_at is not None:
+        at, what = int(reader.stats.cut_short_at), "a KLV packet"
+    else:
+        return None
+    size = path.stat().st_size
+    return {
+        "why": f"ends mid-way through {what} at byte {at:,} of {size:,}; {packets:,} packets read",
+        "at_byte": at,
+        "size_bytes": size,
+        "packets_read": packets,
+    }
 
 
 #: The ingest report's warning when there is no consent registry (fail closed).
@@ -348,11 +385,10 @@ def no_video_warning(path: Path, detector: bool) -> str:
 def _registry(
     catalog: Catalog, aois: str | PathLike[str] | Mapping[str, Any] | None
 ) -> ConsentRegistry | None:
-    """The AOIs given (kept in the catalog, replacing earlier ones), else the catalog's, or None."""
+    """The AOIs given (to be kept in the catalog, replacing earlier ones), else the catalog's,
+    or None."""
     if aois is not None:
-        reg = load_aois(aois)
-        catalog.write_aois(reg.to_geojson())
-        return reg
+        return load_aois(aois)
     if catalog.aois_path.exists():
         return load_aois(catalog.aois_path)
     return None
@@ -393,6 +429,9 @@ def ingest(
     every_n_frames: int = 5,
     progress: Callable[[str, int | None], ProgressFn | None] | None = None,
     udp_duration_s: float | None = None,
+    remove: Sequence[str] = (),
+    accept_truncated: bool = False,
+    wait_s: float = 0.0,
 ) -> IngestReport:
     """Ingest ``sources`` into ``catalog`` and re-score its sites (see the module docstring).
 
@@ -406,20 +445,87 @@ def ingest(
     A ``udp://`` source is first recorded (:func:`capture_udp`, for ``udp_duration_s`` seconds or
     until it goes quiet) into the data directory's ``captures/``, and that file is ingested: the
     stream is kept as it arrived, and ingesting it again changes nothing.
+
+    ``remove`` names inputs to take out (a path as ingested, or a SHA-256 or a unique prefix of
+    8 or more of its hex digits): their observations and coverage leave the catalog and the
+    sites are fused again. A stream that ends mid-packet is ``truncated`` and not committed
+    unless ``accept_truncated``. The run is one transaction (see :mod:`vigia.store.catalog`),
+    under the data directory's writers' lock (another writer: wait ``wait_s`` seconds, then
+    :class:`~vigia.errors.CatalogBusy`).
     """
-    vocab = vocab or default_vocabulary()
-    terrain = terrain or TerrainOptions()
+    with catalog.writer(wait_s=wait_s):
+        return _ingest(
+            sources,
+            catalog,
+            aois=aois,
+            terrain=terrain or TerrainOptions(),
+            sigmas=sigmas,
+            vocab=vocab or default_vocabulary(),
+            chips=chips,
+            detector=detector,
+            every_n_frames=every_n_frames,
+            progress=progress,
+            udp_duration_s=udp_duration_s,
+            remove=remove,
+            accept_truncated=accept_truncated,
+        )
+
+
+def _match_inputs(manifest: dict[str, Any], spec: str) -> list[str]:
+    """SHA-256s of the held inputs that ``spec`` names (see :func:`ingest`'s ``remove``)."""
+    inputs = manifest["inputs"]
+    s = spec.strip().lower()
+    if len(s) >= 8 and all(c in "0123456789abcdef" for c in s):
+        hits = [sha for sha in inputs if sha.startswith(s)]
+        if hits:
+            return hits
+    want = {spec, str(Path(spec)), str(Path(spec).absolute())}
+    return [
+        sha
+        for sha, entry in inputs.items()
+        if {str(entry.get("path")), str(Path(str(entry.get("path"))).absolute())} & want
+    ]
+
+
+def _ingest(
+    sources: Sequence[str | PathLike[str]],
+    catalog: Catalog,
+    *,
+    aois: str | PathLike[str] | Mapping[str, Any] | None,
+    terrain: TerrainOptions,
+    sigmas: PoseSigmas | None,
+    vocab: Vocabulary,
+    chips: bool,
+    detector: Detector | None,
+    every_n_frames: int,
+    progress: Callable[[str, int | None], ProgressFn | None] | None,
+    udp_duration_s: float | None,
+    remove: Sequence[str],
+    accept_truncated: bool,
+) -> IngestReport:
     manifest = catalog.manifest()
+    removed: dict[str, dict[str, Any]] = {}
+    for spec in remove:
+        hits = _match_inputs(manifest, spec)
+        if not hits:
+            raise CatalogError(f"--remove {spec}: no such input in {catalog.root}")
+        if len(hits) > 1:
+            raise CatalogError(
+                f"--remove {spec}: {len(hits)} inputs match ({', '.join(h[:12] for h in hits)}); "
+                "name one by its SHA-256"
+            )
+        removed[hits[0]] = manifest["inputs"].pop(hits[0])
     kept_before = _kept_features(catalog) if aois is not None else None
     registry = _registry(catalog, aois)
     held_sha = (manifest.get("aois") or {}).get("sha256")
     new_sha = aois_sha256(registry)
     consent_changed = new_sha != held_sha
-    held_before = bool(manifest["inputs"])
+    held_before = bool(manifest["inputs"]) or bool(removed)
     sites_before = catalog.sites() if consent_changed and held_before else None
     reports: list[InputReport] = []
     new_obs: list[pa.Table] = []
     new_passes: list[pa.Table] = []
+    records: dict[str, tuple[pa.Table, pa.Table | None]] = {}
     warnings: list[str] = []
     for src in sources:
         if str(src).startswith("udp://"):
@@ -431,17 +537,16 @@ def ingest(
         kind = "marks" if is_marks_file(path) else "stream"
         rep = InputReport(path=str(path), sha256=sha, kind=kind, status="unchanged")
         reports.append(rep)
-        if sha in manifest["inputs"]:
-            rep.sortie = manifest["inputs"][sha].get("sortie")
+        if sha in manifest["inputs"] or sha in records:
+            rep.sortie = (manifest["inputs"].get(sha) or {}).get("sortie") or rep.sortie
             continue
         t0 = time.perf_counter()
         video = False
+        passes: pa.Table | None = None
         if kind == "marks":
             obs = marks_observations(read_marks(path), vocab, source_file=str(path))
         else:
             video = carries_video(path)
-            if not video and (chips or detector is not None):
-                warnings.append(no_video_warning(path, detector is not None))
             cb = progress(path.name, path.stat().st_size) if progress else None
             obs, passes = _ingest_stream(
                 path,
@@ -453,11 +558,21 @@ def ingest(
                 detector=detector if video else None,
                 every_n_frames=every_n_frames,
             )
+            if rep.truncated is not None and not accept_truncated:
+                rep.status = "truncated"
+                warnings.append(
+                    f"{path.name}: truncated ({rep.truncated['why']}): not ingested; "
+                    "give --accept-truncated to ingest what it holds"
+                )
+                continue
+            if not video and (chips or detector is not None):
+                warnings.append(no_video_warning(path, detector is not None))
             new_passes.append(passes)
         obs = apply_consent(obs, registry)
         if kind == "stream" and chips and video:
             rep.chips = _cut_chips(path, obs, catalog)
         new_obs.append(obs)
+        records[sha] = (obs, passes)
         rep.status = "ingested"
         rep.observations = obs.num_rows
         rep.by_status = {
@@ -477,34 +592,53 @@ def ingest(
             "observations": rep.observations,
             "by_status": rep.by_status,
             "vmti": rep.vmti,
+            **({"truncated": rep.truncated} if rep.truncated else {}),
         }
     change: ConsentChange | None = None
-    if new_obs or new_passes or aois is not None or consent_changed:
+    if new_obs or new_passes or removed or aois is not None or consent_changed:
+        txn = catalog.transaction()
         old = catalog.observations()
         old = old.drop_columns(["site_id"]) if "site_id" in old.column_names else old
+        old_passes = catalog.coverage_passes()
+        if removed:
+            old, old_passes = _without_inputs(catalog, old, old_passes, removed, manifest)
         all_obs = pa.concat_tables([old.cast(old.schema), *new_obs], promote_options="default")
         all_obs = _dedupe(all_obs)
-        passes = pa.concat_tables([catalog.coverage_passes(), *new_passes])
-        catalog.write_table("coverage_passes", passes)
-        catalog.write_table("coverage", cells_table(merge_passes(_visits(passes), 0), {}))
-        sites = refuse_sites(catalog, all_obs, passes, vocab=vocab, registry=registry)
+        passes = dedupe_passes(pa.concat_tables([old_passes, *new_passes]))
+        if aois is not None and registry is not None:
+            txn.write_aois(registry.to_geojson())
+        for sha, (obs, pas) in records.items():
+            txn.write_input(sha, "observations", obs)
+            if pas is not None:
+                txn.write_input(sha, "passes", pas)
+        for sha in removed:
+            txn.remove_input(sha)
+        txn.write_table("coverage_passes", passes)
+        txn.write_table("coverage", cells_table(merge_passes(_visits(passes), 0), {}))
+        sites, fused = refuse_sites(txn, all_obs, passes, vocab=vocab, registry=registry)
         manifest["vocabulary"] = vocab.ident
         manifest["terrain"] = terrain.__dict__
         manifest["aois"] = {"sha256": new_sha, "features": 0 if registry is None else len(registry)}
-        if sites_before is not None:
+        if removed:
+            manifest.setdefault("removed", []).extend(
+                {"sha256": sha, "path": e.get("path"), "at": iso_time(datetime.now(UTC))}
+                for sha, e in removed.items()
+            )
+        if sites_before is not None and consent_changed:
             change = ConsentChange(
                 at=iso_time(datetime.now(UTC)),
                 from_sha256=held_sha,
                 to_sha256=new_sha,
                 aois=None if aois is None else _aoi_diff(kept_before, registry),
-                observations=_transitions(old, catalog.observations()),
+                observations=_transitions(old, fused),
                 sites_before=sites_before.num_rows,
                 sites_after=sites.num_rows,
                 candidates_before=_n_candidates(sites_before),
                 candidates_after=_n_candidates(sites),
             )
             manifest.setdefault("consent_changes", []).append(asdict(change))
-        catalog.write_manifest(manifest)
+        txn.write_manifest(manifest)
+        txn.commit()
     sites = catalog.sites()
     return IngestReport(
         inputs=reports,
@@ -513,7 +647,99 @@ def ingest(
         observations=catalog.observations().num_rows,
         warnings=([NO_AOIS_WARNING] if registry is None else []) + warnings,
         consent_change=change,
+        removed=[{"sha256": sha, "path": e.get("path")} for sha, e in removed.items()],
     )
+
+
+#: The key of a coverage pass: one sortie's look at one cell, from when it began.
+PASS_KEY = ("sortie", "cell", "t0")
+
+
+def dedupe_passes(passes: pa.Table) -> pa.Table:
+    """One row per :data:`PASS_KEY`: the one with the most frames (then the latest end), so
+    that a pass held twice, or cut short in one input and whole in another, counts once."""
+    if passes.num_rows == 0:
+        return passes
+    order = passes.sort_by(
+        [
+            ("sortie", "ascending"),
+            ("cell", "ascending"),
+            ("t0", "ascending"),
+            ("n_frames", "descending"),
+            ("t1", "descending"),
+        ]
+    )
+    cols = [order.column(k).cast(pa.string()).to_pylist() for k in PASS_KEY]
+    keep: list[int] = []
+    last: tuple[Any, ...] | None = None
+    for i, key in enumerate(zip(*cols, strict=True)):
+        if key != last:
+            keep.append(i)
+            last = key
+    if len(keep) == passes.num_rows:
+        return passes
+    return order.take(pa.array(keep, pa.int64()))
+
+
+def _pass_keys(t: pa.Table) -> set[tuple[Any, ...]]:
+    cols = [t.column(k).cast(pa.string()).to_pylist() for k in (*PASS_KEY, "t1", "n_frames")]
+    return set(zip(*cols, strict=True))
+
+
+def _without_inputs(
+    catalog: Catalog,
+    obs: pa.Table,
+    passes: pa.Table,
+    removed: Mapping[str, Mapping[str, Any]],
+    manifest: Mapping[str, Any],
+) -> tuple[pa.Table, pa.Table]:
+    """``obs`` and ``passes`` without what the ``removed`` inputs gave and no input left still
+    gives (an input ingested before inputs were kept one by one: its observations by source
+    file, its passes by sortie)."""
+    gone_ids: set[str] = set()
+    gone_passes: set[tuple[Any, ...]] = set()
+    gone_files: set[str] = set()
+    gone_sorties: set[str] = set()
+    for sha, entry in removed.items():
+        o = catalog.input_table(sha, "observations")
+        if o is None or "obs_id" not in o.column_names:
+            gone_files.add(str(entry.get("path")))
+            gone_sorties.add(str(entry.get("sortie")))
+            continue
+        gone_ids.update(o.column("obs_id").to_pylist())
+        pas = catalog.input_table(sha, "passes")
+        if pas is not None and pas.num_rows:
+            gone_passes |= _pass_keys(pas)
+    for sha in manifest["inputs"]:
+        o = catalog.input_table(sha, "observations")
+        if o is not None and "obs_id" in o.column_names:
+            gone_ids.difference_update(o.column("obs_id").to_pylist())
+        pas = catalog.input_table(sha, "passes")
+        if pas is not None and pas.num_rows:
+            gone_passes -= _pass_keys(pas)
+    ids = obs.column("obs_id").to_pylist()
+    files = obs.column("source_file").to_pylist()
+    keep_obs = [
+        i
+        for i, (a, f) in enumerate(zip(ids, files, strict=True))
+        if a not in gone_ids and f not in gone_files
+    ]
+    keys = list(
+        zip(
+            *[
+                passes.column(k).cast(pa.string()).to_pylist()
+                for k in (*PASS_KEY, "t1", "n_frames")
+            ],
+            strict=True,
+        )
+    )
+    sorties = passes.column("sortie").to_pylist()
+    keep_passes = [
+        i
+        for i, (k, so) in enumerate(zip(keys, sorties, strict=True))
+        if k not in gone_passes and so not in gone_sorties
+    ]
+    return obs.take(pa.array(keep_obs, pa.int64())), passes.take(pa.array(keep_passes, pa.int64()))
 
 
 def _dedupe(obs: pa.Table) -> pa.Table:
@@ -541,15 +767,16 @@ def _aoi_names(registry: ConsentRegistry | None, lat: np.ndarray, lon: np.ndarra
 
 
 def refuse_sites(
-    catalog: Catalog,
+    writer: CatalogTransaction,
     observations: pa.Table,
     passes: pa.Table,
     *,
     vocab: Vocabulary,
     registry: ConsentRegistry | None,
-) -> pa.Table:
+) -> tuple[pa.Table, pa.Table]:
     """Gate every observation again against ``registry`` (a revocation applies to everything
-    held), fuse and score; write observations (with site ids and consent) and sites."""
+    held), fuse and score; stage observations (with site ids and consent) and sites in
+    ``writer``; return (sites, observations)."""
     obs = apply_consent(observations, registry)
     obs = obs.sort_by([("time", "ascending"), ("obs_id", "ascending")])
     fusion = fuse(obs, gate_d2=vocab.scoring.gate_d2, pass_gap_s=vocab.scoring.pass_gap_s)
@@ -563,6 +790,6 @@ def refuse_sites(
     ids = np.asarray([*fusion.site_id, None], dtype=object)
     site_col = pa.array(ids[fusion.site_index].tolist(), pa.string())
     obs = obs.append_column("site_id", site_col)
-    catalog.write_table("observations", obs)
-    catalog.write_table("sites", sites)
-    return sites
+    writer.write_table("observations", obs)
+    writer.write_table("sites", sites)
+    return sites, obs

@@ -80,6 +80,7 @@ class DecodeStats:
     damage: dict[str, int] = field(default_factory=dict)  # reason -> rows flagged in ``damage``
     deviations: dict[str, int] = field(default_factory=dict)  # see DEVIATIONS -> packets
     errors: list[VigiaError] = field(default_factory=list)
+    cut_short_at: int | None = None  # byte offset of a last packet the stream's end cut short
 
     def note(self, error: VigiaError) -> None:
         """Keep ``error`` as an example (the first :data:`MAX_ERRORS_KEPT`)."""
@@ -101,6 +102,8 @@ class DecodeStats:
         _add_counts(self.deviations, other.deviations)
         for e in other.errors:
             self.note(e)
+        if other.cut_short_at is not None:
+            self.cut_short_at = other.cut_short_at
 
     def deviate(self, name: str, count: int, offset: int, strict: bool) -> None:
         """Count ``count`` packets recovered despite deviation ``name`` (see
@@ -136,6 +139,7 @@ class DecodeStats:
             "damage": dict(self.damage),
             "deviations": dict(self.deviations),
             "errors": [str(e) for e in self.errors],
+            "cut_short_at": self.cut_short_at,
         }
 
 
@@ -1132,7 +1136,9 @@ class KLVStreamDecoder:
         if skipped:
             gap_at = _first_gap(framing, settled)
             err = _cut_packet(data, gap_at, base) if final else None
-            if err is None:
+            if err is not None:
+                self.stats.cut_short_at = err.offset
+            else:
                 err = KLVError(f"{skipped} bytes do not form KLV packets", offset=base + gap_at)
             if self.strict:
                 raise err

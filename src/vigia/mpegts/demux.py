@@ -117,6 +117,7 @@ class DemuxStats:
     bad_au_cells: int = 0  #: synchronous metadata AU cells overrunning their PES
     metadata_aus: int = 0  #: PES / AUs delivered
     metadata_bytes: int = 0  #: KLV bytes delivered
+    tail_cut_at: int | None = None  #: offset of a last TS packet the end of input cut short
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict (JSON-ready; PID keys of ``cc_errors`` stay ints)."""
@@ -348,6 +349,7 @@ class KLVDemuxer:
                     self._problem(self._gap_start, "no transport stream packets")
             elif pos < n:
                 self.stats.bytes_skipped += n - pos
+                self.stats.tail_cut_at = base + pos
                 self._problem(base + pos, "truncated TS packet at end of input")
             pos = n
         self._buf = buf[pos:]
