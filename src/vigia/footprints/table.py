@@ -109,8 +109,8 @@ NO_TERRAIN = (
 UNTRUSTED_ELEVATION = (
     "no terrain to trust: no DEM (--dem FILE or {env}), and the stream's frame-centre "
     "elevation comes from a platform whose own frame centre contradicts its pose "
-    "(verdict '{verdict}', see vigia inspect --geo); give --dem FILE, --terrain-height M, or "
-    "--stream-elevation to use it anyway"
+    "(verdict '{verdict}'; `vigia inspect SOURCE --geo --stream-elevation` shows how); give "
+    "--dem FILE, --terrain-height M, or --stream-elevation to use it anyway"
 )
 
 
