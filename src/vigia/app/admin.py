@@ -18,6 +18,7 @@ from vigia.store.audit import AuditReport
 from vigia.store.db import DEFAULT_DATA_DIR, open_store
 from vigia.store.metrics import compute_metrics
 from vigia.store.models import User
+from vigia.store.passwords import password_problems
 from vigia.store.sites import SyncReport, load_sites_parquet, sync_sites
 from vigia.store.users import create_user, get_user, set_active, set_password
 
@@ -174,9 +175,13 @@ DEMO_USERS = (
 )
 
 
-def new_password() -> str:
-    """A generated password: 16 URL-safe characters (96 random bits)."""
-    return secrets.token_urlsafe(12)
+def new_password(username: str | None = None) -> str:
+    """A generated password: 16 URL-safe characters (96 random bits) that pass the password
+    policy for ``username`` (:func:`vigia.store.passwords.password_problems`)."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if not password_problems(password, username):
+            return password
 
 
 def create_demo_users(session: Session, *, actor: User | None = None) -> list[DemoUser]:
@@ -187,7 +192,7 @@ def create_demo_users(session: Session, *, actor: User | None = None) -> list[De
     """
     made = []
     for username, role, agency, name in DEMO_USERS:
-        password = new_password()
+        password = new_password(username)
         existing = session.execute(select(User).where(User.username == username)).scalar()
         if existing is None:
             create_user(session, username, password, role, agency, display_name=name, actor=actor)
@@ -239,7 +244,7 @@ def add_user(
     Without ``password`` one is generated and returned (show it once); with one, None is
     returned in its place.
     """
-    generated = new_password() if password is None else None
+    generated = new_password(username) if password is None else None
     with open_store(data_dir, url) as store, store.transaction() as session:
         user = create_user(
             session,
@@ -269,7 +274,7 @@ def reset_password(
 ) -> str | None:
     """``vigia users passwd``: replace a password (and revoke the user's tokens). Returns the
     generated password when none was given."""
-    generated = new_password() if password is None else None
+    generated = new_password(username) if password is None else None
     with open_store(data_dir, url, create=False) as store, store.transaction() as session:
         user = get_user(session, username)
         set_password(session, user, password if password is not None else str(generated))
