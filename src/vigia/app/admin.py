@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from vigia.errors import StoreError
 from vigia.store.audit import AuditReport
 from vigia.store.db import DEFAULT_DATA_DIR, open_store
+from vigia.store.generation import Generation
 from vigia.store.metrics import compute_metrics
 from vigia.store.models import User
 from vigia.store.passwords import password_problems
@@ -35,6 +36,7 @@ __all__ = [
     "reset_password",
     "set_user_active",
     "sync_data_dir",
+    "tokens_changed",
     "verify",
 ]
 
@@ -278,6 +280,7 @@ def reset_password(
     with open_store(data_dir, url, create=False) as store, store.transaction() as session:
         user = get_user(session, username)
         set_password(session, user, password if password is not None else str(generated))
+    tokens_changed(data_dir)
     return generated
 
 
@@ -286,4 +289,13 @@ def set_user_active(
 ) -> UserInfo:
     """``vigia users enable|disable``: disabling also revokes the user's tokens."""
     with open_store(data_dir, url, create=False) as store, store.transaction() as session:
-        return _info(set_active(session, None, username, active))
+        info = _info(set_active(session, None, username, active))
+    tokens_changed(data_dir)
+    return info
+
+
+def tokens_changed(data_dir: Path | str | None) -> None:
+    """Tell every API worker serving ``data_dir`` that accounts or tokens changed (call after
+    the commit): their token caches are dropped before their next lookup, so a revoked token or
+    a disabled user is refused from the very next request."""
+    Generation(Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR).bump()
