@@ -3,16 +3,19 @@ immediate revocation on every worker, and one reader of the Authorization header
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import Result
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.helpers.api import Api
 from tests.helpers.users import SEED_USERS
+from vigia.api import create_app
 from vigia.cli import app
 from vigia.errors import LoginThrottled, WeakPassword
 from vigia.store import Store, create_user, open_store, set_password
@@ -225,3 +228,32 @@ def test_scheme_is_case_insensitive_and_tokens_are_bounded(api: Api) -> None:
     assert (
         api.client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     )
+
+
+# --- several workers -------------------------------------------------------------------------
+@pytest.fixture
+def second_worker(api: Api) -> Iterator[TestClient]:
+    """Another app over the same data directory and store: what a second uvicorn worker
+    shares with the first (its caches are its own)."""
+    with TestClient(create_app(api.data_dir, database_url=api.database_url)) as client:
+        yield client
+
+
+def test_the_throttle_holds_across_workers(api: Api, second_worker: TestClient) -> None:
+    statuses = []
+    for i in range(100):
+        client = api.client if i % 2 else second_worker
+        body = {"username": "alex", "password": f"wrong-guess-{i:04d}"}
+        statuses.append(client.post("/api/auth/login", json=body).status_code)
+    assert set(statuses) == {401, 429} and statuses.count(401) <= 10
+
+
+def test_revocation_reaches_every_worker(api: Api, second_worker: TestClient) -> None:
+    headers = api.headers("semar.oficial")
+    for client in (api.client, second_worker):  # both workers cache the token
+        assert client.get("/api/me", headers=headers).status_code == 200
+        assert client.get("/api/sites", headers=headers).status_code == 200
+    assert _users_cli(api.data_dir, "disable", "semar.oficial").exit_code == 0
+    for client in (api.client, second_worker):
+        assert client.get("/api/me", headers=headers).status_code == 401
+        assert client.get("/api/sites", headers=headers).status_code == 401
