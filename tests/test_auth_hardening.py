@@ -4,6 +4,7 @@ immediate revocation on every worker, and one reader of the Authorization header
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -257,3 +258,20 @@ def test_revocation_reaches_every_worker(api: Api, second_worker: TestClient) ->
     for client in (api.client, second_worker):
         assert client.get("/api/me", headers=headers).status_code == 401
         assert client.get("/api/sites", headers=headers).status_code == 401
+
+
+def test_a_burst_of_parallel_attempts_is_counted_one_after_the_other(store: Store) -> None:
+    """32 simultaneous attempts at one instant: exactly the free ones pass the check (the
+    store's row locks make each claim see the ones before it)."""
+
+    def attempt(i: int) -> bool:
+        try:
+            with store.transaction() as s:
+                claim_login(s, "sofia", f"198.18.0.{i}", now=T0)
+            return True
+        except LoginThrottled:
+            return False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        passed = list(pool.map(attempt, range(32)))
+    assert passed.count(True) == FREE_ATTEMPTS
