@@ -40,6 +40,7 @@ TABLES = {
     "seizures",
     "audit_log",
     "audit_head",
+    "login_throttle",
 }
 POSTGIS_ONLY = {"geom", "ix_sites_geom", "ix_sites_geog"}
 

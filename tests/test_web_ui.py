@@ -61,9 +61,9 @@ DRAFTED = "S5e6f7a8b"
 UNPUBLISHED = "S9c0d1e2f"
 SORTIE = "MSN-SENTINEL-0417"  # source-sensitive: must never reach the partner
 USERS = {
-    "ana": ("ana-correct-horse-1", "analyst", "VIGIA"),
-    "sam": ("sam-correct-horse-3", "supervisor", "VIGIA"),
-    "semar.oficial": ("semar-correct-horse-6", "partner-officer", "SEMAR"),
+    "ana": ("correct-horse-battery-1", "analyst", "VIGIA"),
+    "sam": ("correct-horse-battery-3", "supervisor", "VIGIA"),
+    "semar.oficial": ("correct-horse-battery-6", "partner-officer", "SEMAR"),
 }
 
 

@@ -36,11 +36,13 @@ line (exit status 2) and the API answers it with the status that
     │   └── TakError                  a misconfigured TAK target
     ├── StoreError                    a request the store refuses
     │   ├── AuthError                 unknown user, wrong password, bad token       (401)
+    │   ├── LoginThrottled            too many failed logins: ``retry_after_s``     (429)
     │   ├── PermissionDenied          role or agency does not allow it              (403)
     │   ├── NotFound                  no such object, or not one the user may see   (404)
     │   ├── Conflict                  not in a state that allows it                 (409)
     │   ├── Gone                      given once, since withdrawn                   (410)
     │   └── ValidationError           bad input; ``problems`` lists them all        (422)
+    │       └── WeakPassword          a password the policy refuses                 (422)
     └── AuditUnavailable              the audit log cannot be written               (503)
 
 Errors that come from bad input carry the byte offset (from the start of the source) where the
@@ -193,6 +195,15 @@ class AuthError(StoreError):
     """Unknown user, wrong password, or a token that is unknown, expired or revoked."""
 
 
+class LoginThrottled(StoreError):
+    """Too many failed logins for this account or from this address: refused before the
+    password is checked; ``retry_after_s`` (whole seconds) says when to try again."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class PermissionDenied(StoreError):
     """The user is known but their role or agency does not allow the operation."""
 
@@ -215,6 +226,10 @@ class ValidationError(StoreError):
     def __init__(self, problems: str | Sequence[str]) -> None:
         self.problems: list[str] = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("; ".join(self.problems))
+
+
+class WeakPassword(ValidationError):
+    """A password the policy refuses (too short, common, contains the username...)."""
 
 
 class AuditUnavailable(VigiaError):

@@ -18,12 +18,12 @@ class SeedUser:
 SEED_USERS = {
     u.username: u
     for u in (
-        SeedUser("ana", "ana-correct-horse-1", "analyst", "VIGIA"),
-        SeedUser("alex", "alex-correct-horse-2", "analyst", "VIGIA"),
-        SeedUser("sam", "sam-correct-horse-3", "supervisor", "VIGIA"),
-        SeedUser("sofia", "sofia-correct-horse-4", "supervisor", "VIGIA"),
-        SeedUser("semar.enlace", "semar-correct-horse-5", "partner-liaison", "SEMAR"),
-        SeedUser("semar.oficial", "semar-correct-horse-6", "partner-officer", "SEMAR"),
-        SeedUser("fgr.enlace", "fgr-correct-horse-7", "partner-liaison", "FGR"),
+        SeedUser("ana", "correct-horse-battery-1", "analyst", "VIGIA"),
+        SeedUser("alex", "correct-horse-battery-2", "analyst", "VIGIA"),
+        SeedUser("sam", "correct-horse-battery-3", "supervisor", "VIGIA"),
+        SeedUser("sofia", "correct-horse-battery-4", "supervisor", "VIGIA"),
+        SeedUser("semar.enlace", "correct-horse-battery-5", "partner-liaison", "SEMAR"),
+        SeedUser("semar.oficial", "correct-horse-battery-6", "partner-officer", "SEMAR"),
+        SeedUser("fgr.enlace", "correct-horse-battery-7", "partner-liaison", "FGR"),
     )
 }

@@ -36,6 +36,7 @@ from vigia.errors import (
     AuthError,
     Conflict,
     Gone,
+    LoginThrottled,
     MarkingError,
     NotFound,
     PermissionDenied,
@@ -58,6 +59,7 @@ WEB_DIR = Path(__file__).parent / "web"
 #: The HTTP status of each error class of :mod:`vigia.errors` an API request can raise (the first
 #: listed class the error is an instance of; any other :class:`VigiaError` is 400).
 STATUS_OF: tuple[tuple[type[VigiaError], int], ...] = (
+    (LoginThrottled, 429),
     (AuthError, 401),
     (PermissionDenied, 403),
     (NotFound, 404),
@@ -101,7 +103,10 @@ async def _vigia_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, cls):
             if isinstance(exc, ValidationError):
                 return _error(status, exc.message, problems=exc.problems)
-            return _error(status, exc.message)
+            resp = _error(status, exc.message)
+            if isinstance(exc, LoginThrottled):
+                resp.headers["Retry-After"] = str(exc.retry_after_s)
+            return resp
     return _error(400, exc.message if isinstance(exc, VigiaError) else str(exc))
 
 

@@ -1,14 +1,16 @@
 """Dependencies of the routes: the app state, a store transaction, and who is asking.
 
-``Authorization: Bearer <token>`` is resolved to a :class:`~vigia.api.cache.Principal` (a
-detached snapshot of the user); routes that hand the user to a store service load it in their
-own transaction with :func:`actor`. Anonymous or unknown tokens get 401, known users whose role
-may not use a route get 403.
+:func:`bearer_of` is the one reader of the ``Authorization`` header (the dependencies, the
+partner fast path and log-out all use it). ``Authorization: Bearer <token>`` is resolved to a
+:class:`~vigia.api.cache.Principal` (a detached snapshot of the user); routes that hand the
+user to a store service load it in their own transaction with :func:`actor`. Anonymous or
+unknown tokens get 401, known users whose role may not use a route get 403.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+import re
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
@@ -29,12 +31,16 @@ __all__ = [
     "Supervisor",
     "Who",
     "actor",
+    "bearer_of",
     "get_state",
     "principal_of",
     "require_role",
 ]
 
 MAX_TOKEN_CHARS = 256
+#: RFC 6750 ``b64token``: what a bearer token may be made of.
+_TOKEN68 = re.compile(rb"[A-Za-z0-9\-._~+/]+=*")
+LOG_IN_FIRST = "log in first: send the header 'Authorization: Bearer <token>'"
 #: OpenAPI security requirement of routes that check the token without a dependency.
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"HTTPBearer": []}]
 _bearer = HTTPBearer(
@@ -56,16 +62,36 @@ def _unauthorised(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
+def bearer_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The bearer token of a request's raw ASGI headers (names lower-case, as ASGI gives them).
+
+    Raises :class:`AuthError` unless there is exactly one ``Authorization`` header, of scheme
+    ``Bearer`` (any case), whose token is 1 to :data:`MAX_TOKEN_CHARS` characters of RFC 6750
+    ``b64token``.
+    """
+    values = [value for name, value in headers if name.lower() == b"authorization"]
+    if not values:
+        raise AuthError(LOG_IN_FIRST)
+    if len(values) > 1:
+        raise AuthError(f"send exactly one Authorization header, not {len(values)}")
+    scheme, _, token = values[0].strip().partition(b" ")
+    token = token.strip(b" \t")
+    if scheme.lower() != b"bearer" or not token:
+        raise AuthError(LOG_IN_FIRST)
+    if len(token) > MAX_TOKEN_CHARS:
+        raise AuthError(f"unknown token: longer than {MAX_TOKEN_CHARS} characters")
+    if not _TOKEN68.fullmatch(token):
+        raise AuthError("unknown token: not a bearer token")
+    return token.decode("ascii")
+
+
 async def principal_of(request: Request) -> Principal:
     """The logged-in user of ``request`` (401 when there is none), without the dependency
     machinery: the partner site list, the most frequent request, calls it directly."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise _unauthorised("log in first: send the header 'Authorization: Bearer <token>'")
-    if len(token) > MAX_TOKEN_CHARS:
-        raise _unauthorised("unknown token")
+    try:
+        token = bearer_of(request.headers.raw)
+    except AuthError as exc:
+        raise _unauthorised(exc.message) from None
     state: ApiState = request.app.state.vigia
     try:
         return await state.principal(token)
@@ -85,12 +111,15 @@ Who = Annotated[Principal, Depends(current_principal)]
 
 
 async def bearer_token(
+    request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
-    """The clear bearer token of the request (after :func:`current_principal` accepted it)."""
-    if creds is None:
-        raise _unauthorised("log in first: send the header 'Authorization: Bearer <token>'")
-    return creds.credentials
+    """The clear bearer token of the request, read by :func:`bearer_of` (``creds`` is only
+    there for the OpenAPI description)."""
+    try:
+        return bearer_of(request.headers.raw)
+    except AuthError as exc:
+        raise _unauthorised(exc.message) from None
 
 
 BearerToken = Annotated[str, Depends(bearer_token)]

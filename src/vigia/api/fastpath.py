@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vigia.api.deps import MAX_TOKEN_CHARS
+from vigia.api.deps import bearer_of
 from vigia.api.partner import accepts_gzip
 from vigia.api.state import ApiState
-from vigia.store import hash_token
+from vigia.store import AuthError, hash_token
 from vigia.store.auditlog import AuditUnavailable
 
 __all__ = ["PartnerSitesFastPath"]
@@ -42,23 +42,18 @@ class PartnerSitesFastPath:
         ):
             await self.app(scope, receive, send)
             return
-        token = b""
-        gz = False
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, rest = value.partition(b" ")
-                if scheme.lower() == b"bearer":
-                    token = rest.strip()
-            elif name == b"accept-encoding":
-                gz = accepts_gzip(value.decode("latin-1"))
-        if not token or len(token) > MAX_TOKEN_CHARS:
+        try:
+            token = bearer_of(scope["headers"])
+        except AuthError:  # the route answers 401 with the same message
             await self.app(scope, receive, send)
             return
+        gz = any(
+            accepts_gzip(value.decode("latin-1"))
+            for name, value in scope["headers"]
+            if name == b"accept-encoding"
+        )
         state = self.state
-        try:
-            who = state.tokens.get(hash_token(token.decode("latin-1")), state.generation.current())
-        except UnicodeDecodeError:
-            who = None
+        who = state.tokens.get(hash_token(token), state.generation.current())
         if who is None or not who.is_partner:
             await self.app(scope, receive, send)
             return

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from vigia.api.cache import Principal
 from vigia.api.deps import BearerToken, State, Who
 from vigia.api.schemas import LoginIn, LoginOut, UserOut
-from vigia.store import authenticate, hash_token, revoke_token
+from vigia.store import authenticate, claim_login, clear_login, hash_token, revoke_token
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -27,12 +27,20 @@ def user_out(who: Principal) -> UserOut:
 @router.post(
     "/auth/login",
     response_model=LoginOut,
-    responses={401: {"description": "wrong username or password"}},
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "too many failed logins: wait `Retry-After` seconds"},
+    },
 )
-def login(body: LoginIn, state: State) -> LoginOut:
-    """Check the password and issue a bearer token (valid 12 hours)."""
+def login(body: LoginIn, state: State, request: Request) -> LoginOut:
+    """Check the password and issue a bearer token (valid 12 hours); failed attempts are
+    throttled per account and per address (:mod:`vigia.store.throttle`)."""
+    address = request.client.host if request.client else None
+    with state.store.transaction() as s:
+        claim_login(s, body.username, address)  # 429 before the password is verified
     with state.store.transaction() as s:
         issued = authenticate(s, body.username, body.password)
+        clear_login(s, body.username, address)
         principal = Principal.of(issued.user, hash_token(issued.token), issued.expires_at)
     return LoginOut(token=issued.token, expires_at=issued.expires_at, user=user_out(principal))
 

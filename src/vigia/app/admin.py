@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 from vigia.errors import StoreError
 from vigia.store.audit import AuditReport
 from vigia.store.db import DEFAULT_DATA_DIR, open_store
+from vigia.store.generation import Generation
 from vigia.store.metrics import compute_metrics
 from vigia.store.models import User
+from vigia.store.passwords import password_problems
 from vigia.store.sites import SyncReport, load_sites_parquet, sync_sites
 from vigia.store.users import create_user, get_user, set_active, set_password
 
@@ -34,6 +36,7 @@ __all__ = [
     "reset_password",
     "set_user_active",
     "sync_data_dir",
+    "tokens_changed",
     "verify",
 ]
 
@@ -174,9 +177,13 @@ DEMO_USERS = (
 )
 
 
-def new_password() -> str:
-    """A generated password: 16 URL-safe characters (96 random bits)."""
-    return secrets.token_urlsafe(12)
+def new_password(username: str | None = None) -> str:
+    """A generated password: 16 URL-safe characters (96 random bits) that pass the password
+    policy for ``username`` (:func:`vigia.store.passwords.password_problems`)."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if not password_problems(password, username):
+            return password
 
 
 def create_demo_users(session: Session, *, actor: User | None = None) -> list[DemoUser]:
@@ -187,7 +194,7 @@ def create_demo_users(session: Session, *, actor: User | None = None) -> list[De
     """
     made = []
     for username, role, agency, name in DEMO_USERS:
-        password = new_password()
+        password = new_password(username)
         existing = session.execute(select(User).where(User.username == username)).scalar()
         if existing is None:
             create_user(session, username, password, role, agency, display_name=name, actor=actor)
@@ -239,7 +246,7 @@ def add_user(
     Without ``password`` one is generated and returned (show it once); with one, None is
     returned in its place.
     """
-    generated = new_password() if password is None else None
+    generated = new_password(username) if password is None else None
     with open_store(data_dir, url) as store, store.transaction() as session:
         user = create_user(
             session,
@@ -269,10 +276,11 @@ def reset_password(
 ) -> str | None:
     """``vigia users passwd``: replace a password (and revoke the user's tokens). Returns the
     generated password when none was given."""
-    generated = new_password() if password is None else None
+    generated = new_password(username) if password is None else None
     with open_store(data_dir, url, create=False) as store, store.transaction() as session:
         user = get_user(session, username)
         set_password(session, user, password if password is not None else str(generated))
+    tokens_changed(data_dir)
     return generated
 
 
@@ -281,4 +289,13 @@ def set_user_active(
 ) -> UserInfo:
     """``vigia users enable|disable``: disabling also revokes the user's tokens."""
     with open_store(data_dir, url, create=False) as store, store.transaction() as session:
-        return _info(set_active(session, None, username, active))
+        info = _info(set_active(session, None, username, active))
+    tokens_changed(data_dir)
+    return info
+
+
+def tokens_changed(data_dir: Path | str | None) -> None:
+    """Tell every API worker serving ``data_dir`` that accounts or tokens changed (call after
+    the commit): their token caches are dropped before their next lookup, so a revoked token or
+    a disabled user is refused from the very next request."""
+    Generation(Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR).bump()

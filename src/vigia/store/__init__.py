@@ -14,10 +14,12 @@ from vigia.errors import (
     AuthError,
     Conflict,
     Gone,
+    LoginThrottled,
     NotFound,
     PermissionDenied,
     StoreError,
     ValidationError,
+    WeakPassword,
 )
 from vigia.store.actions import (
     GALLON_L,
@@ -90,6 +92,7 @@ from vigia.store.sites import (
     sync_sites,
     visible_site_ids,
 )
+from vigia.store.throttle import claim_login, clear_login
 from vigia.store.users import (
     TOKEN_TTL,
     IssuedToken,
@@ -132,6 +135,7 @@ __all__ = [
     "Delivery",
     "Gone",
     "IssuedToken",
+    "LoginThrottled",
     "NotFound",
     "PermissionDenied",
     "Product",
@@ -145,12 +149,15 @@ __all__ = [
     "Token",
     "User",
     "ValidationError",
+    "WeakPassword",
     "acknowledge",
     "agency_site_ids",
     "approve_release",
     "audit",
     "authenticate",
     "canonical_json",
+    "claim_login",
+    "clear_login",
     "compute_metrics",
     "create_agency",
     "create_delivery",

@@ -49,6 +49,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "Delivery",
+    "LoginThrottle",
     "Product",
     "ProductRelease",
     "Seizure",
@@ -180,6 +181,17 @@ class Token(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """The login back-off of one key: an account (``user:<username>``) or a client address
+    (``addr:<host>``); see :mod:`vigia.store.throttle`."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Site(Base):

@@ -14,9 +14,22 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vigia.errors import AuthError, Conflict, NotFound, PermissionDenied, ValidationError
+from vigia.errors import (
+    AuthError,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+    WeakPassword,
+)
 from vigia.store.audit import audit, lock_audit
 from vigia.store.models import LANGUAGES, OWNER_AGENCY, PARTNER_ROLES, ROLES, Agency, Token, User
+from vigia.store.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    check_password,
+    password_problems,
+)
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",
@@ -40,8 +53,6 @@ __all__ = [
 
 #: Default lifetime of a bearer token.
 TOKEN_TTL = timedelta(hours=12)
-MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 1024
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 _AGENCY_CODE = re.compile(r"[A-Z][A-Z0-9-]{1,15}")
 _COUNTRY = re.compile(r"[A-Z]{3}")
@@ -124,14 +135,6 @@ def list_users(session: Session, actor: User) -> list[User]:
     return list(session.execute(q).scalars())
 
 
-def _check_password(password: str) -> list[str]:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return [f"password must have at least {MIN_PASSWORD_LENGTH} characters"]
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return [f"password must have at most {MAX_PASSWORD_LENGTH} characters"]
-    return []
-
-
 def role_agency_problem(role: str, agency_code: str) -> str | None:
     """The accounts rule: staff roles (analyst, supervisor) only in the owning agency
     (:data:`~vigia.store.models.OWNER_AGENCY`), partner roles only in partner agencies.
@@ -168,8 +171,10 @@ def create_user(
     """Create a user with an argon2-hashed password.
 
     ``agency`` is an agency code; ``language`` defaults to 'es' for partner roles and 'en'
-    otherwise. With an ``actor``, only a supervisor (anyone) or a partner liaison (officers of
-    their own agency) may create users; without one the caller is the system (CLI, demo).
+    otherwise. The password must pass the policy of :mod:`vigia.store.passwords`
+    (:class:`WeakPassword` otherwise). With an ``actor``, only a supervisor (anyone) or a
+    partner liaison (officers of their own agency) may create users; without one the caller is
+    the system (CLI, demo).
     """
     problems = []
     if not _USERNAME.fullmatch(username):
@@ -181,9 +186,11 @@ def create_user(
     lang = language or ("es" if role in PARTNER_ROLES else "en")
     if lang not in LANGUAGES:
         problems.append(f"language {lang!r} is not one of {', '.join(LANGUAGES)}")
-    problems += _check_password(password)
+    weak = password_problems(password, username)
     if problems:
-        raise ValidationError(problems)
+        raise ValidationError(problems + weak)
+    if weak:
+        raise WeakPassword(weak)
     agency_row = get_agency(session, agency)
     if actor is not None and not _may_manage(actor, role, agency_row):
         raise PermissionDenied(f"{actor.username} may not create {role} users of {agency}")
@@ -223,10 +230,9 @@ def create_user(
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    """Replace ``user``'s password and revoke their tokens."""
-    problems = _check_password(password)
-    if problems:
-        raise ValidationError(problems)
+    """Replace ``user``'s password and revoke their tokens (:class:`WeakPassword` when the
+    policy of :mod:`vigia.store.passwords` refuses it)."""
+    check_password(password, user.username)
     password_hash = _hasher.hash(password)
     lock_audit(session)
     row = session.get_one(User, user.id)  # ``user`` may come from another session
