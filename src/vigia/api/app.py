@@ -87,12 +87,47 @@ def _loc(loc: Sequence[Any]) -> str:
     return out
 
 
-def validation_message(errors: Sequence[Any]) -> str:
-    """Pydantic errors as one line: ``body.seizures[0].unit: Input should be 'count', ...``."""
+#: At most this many validation errors are listed in a 422 (the rest are counted).
+MAX_VALIDATION_ERRORS = 20
+#: Longest location or message of one listed validation error (characters; longer ones are cut).
+MAX_VALIDATION_TEXT = 120
+#: Largest 422 body (bytes, about): errors stop being listed once they would take more.
+MAX_VALIDATION_BYTES = 8192
+
+
+def _clip(text: str, limit: int = MAX_VALIDATION_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def capped_errors(errors: Sequence[Any]) -> tuple[list[dict[str, Any]], int]:
+    """The pydantic errors a 422 lists (``loc``, ``msg``, ``type``; never the ``input`` sent):
+    at most :data:`MAX_VALIDATION_ERRORS`, each text cut to :data:`MAX_VALIDATION_TEXT`
+    characters, about :data:`MAX_VALIDATION_BYTES` in all; and how many were left out."""
+    shown: list[dict[str, Any]] = []
+    budget = MAX_VALIDATION_BYTES // 2  # the other half for the one-line detail
+    for e in errors[:MAX_VALIDATION_ERRORS]:
+        loc = [p if isinstance(p, int) else _clip(str(p), 64) for p in e.get("loc", ())]
+        item = {
+            "loc": loc,
+            "msg": _clip(str(e.get("msg", ""))),
+            "type": _clip(str(e.get("type", "")), 64),
+        }
+        budget -= 2 * sum(len(str(p)) + 4 for p in loc) + len(item["msg"]) + len(item["type"]) + 40
+        if budget < 0:
+            break
+        shown.append(item)
+    return shown, len(errors) - len(shown)
+
+
+def validation_message(errors: Sequence[Any], more: int = 0) -> str:
+    """Pydantic errors as one line: ``body.seizures[0].unit: Input should be 'count', ...``
+    (``more``: how many errors are not listed, said at the end)."""
     parts = []
     for e in errors:
         loc = _loc(e.get("loc", ()))
         parts.append(f"{loc}: {e.get('msg', 'invalid')}" if loc else str(e.get("msg", "invalid")))
+    if more:
+        parts.append(f"and {more} more error{'s' if more > 1 else ''}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -107,11 +142,8 @@ async def _vigia_error(request: Request, exc: Exception) -> Response:
 
 async def _request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()
-    ]
-    return _error(422, validation_message(exc.errors()), errors=errors)
+    errors, more = capped_errors(exc.errors())
+    return _error(422, validation_message(errors, more), errors=errors, more_errors=more)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
