@@ -45,9 +45,10 @@ from vigia.errors import (
     ValidationError,
     VigiaError,
 )
+from vigia.share.render import inline_style_hashes
 from vigia.store import open_store
 
-__all__ = ["MAX_BODY_BYTES", "WEB_DIR", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "WEB_DIR", "SecurityHeaders", "content_security_policy", "create_app"]
 
 log = logging.getLogger("vigia.api")
 
@@ -195,6 +196,61 @@ class BodyLimit:
         return _error(413, f"request body larger than {self.max_bytes} bytes")
 
 
+def content_security_policy() -> str:
+    """The Content-Security-Policy of every response: everything from the app's own origin
+    only (nothing from the internet, no inline script, no framing); images also from
+    ``data:`` and ``blob:`` URLs (chips, renderings); inline styles only those of the HTML
+    rendering of a product, by their hashes (a rendering opened from the UI is a ``blob:``
+    page under the UI's policy)."""
+    styles = " ".join(("'self'", *inline_style_hashes()))
+    return (
+        "default-src 'self'; script-src 'self'; "
+        f"style-src {styles}; img-src 'self' data: blob:; font-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+
+
+#: Strict-Transport-Security sent on responses served over TLS (one year, in seconds).
+HSTS_MAX_AGE_S = 31_536_000
+
+
+class SecurityHeaders:
+    """Add the security headers to every response of the app (API, static files, web UI,
+    errors, the partner fast path): CSP, ``X-Content-Type-Options: nosniff``,
+    ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``; ``Cache-Control: no-store``
+    under ``/api`` (and on ``/openapi.json``); ``Strict-Transport-Security`` over TLS."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.common = [
+            (b"content-security-policy", content_security_policy().encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        add = list(self.common)
+        if path.startswith("/api/") or path in ("/api", "/openapi.json"):
+            add.append((b"cache-control", b"no-store"))
+        if scope.get("scheme") == "https":
+            add.append((b"strict-transport-security", f"max-age={HSTS_MAX_AGE_S}".encode()))
+        names = {name for name, _ in add}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(n, v) for n, v in message.get("headers", ()) if n.lower() not in names]
+                message = {**message, "headers": [*kept, *add]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 async def _database_error(request: Request, exc: Exception) -> Response:
     log.error("database error: %s", exc)
     return _error(503, "the database is unavailable or busy; try again")
@@ -239,9 +295,14 @@ def create_app(
         summary="Sites, products, releases and partner feedback of the Vigía PED system",
         version="0.1.0",
         lifespan=lifespan,
+        # No /docs or /redoc: FastAPI's pages load Swagger UI / ReDoc from a CDN (nothing is
+        # fetched from the internet, and the CSP refuses it); /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(PartnerSitesFastPath, state=state)
+    app.add_middleware(SecurityHeaders)  # the outermost: its headers are on every response
     app.state.vigia = state
     for exc_cls in (VigiaError,):
         app.add_exception_handler(exc_cls, _vigia_error)
@@ -261,6 +322,6 @@ def create_app(
     async def home() -> Response:
         if index.is_file():
             return FileResponse(index, media_type="text/html")
-        return JSONResponse({"detail": "Vigía API: see /docs and /openapi.json"})
+        return JSONResponse({"detail": "Vigía API: see /openapi.json"})
 
     return app
