@@ -157,9 +157,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return resp
 
 
+#: Longest query string accepted (bytes): longer ones get 414.
+MAX_QUERY_BYTES = 4096
+#: Most query parameters accepted: more get 400.
+MAX_QUERY_PARAMS = 32
+
+
 class BodyLimit:
     """Refuse request bodies larger than ``max_bytes`` with 413, whether the size is announced
-    (``Content-Length``) or only found while reading."""
+    (``Content-Length``) or only found while reading (a chunked body); and query strings longer
+    than :data:`MAX_QUERY_BYTES` (414) or with more than :data:`MAX_QUERY_PARAMS` parameters
+    (400), before any route parses them."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -168,6 +176,15 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        query: bytes = scope.get("query_string", b"")
+        if len(query) > MAX_QUERY_BYTES:
+            msg = f"query string longer than {MAX_QUERY_BYTES} bytes"
+            await _error(414, msg)(scope, receive, send)
+            return
+        if query.count(b"&") + query.count(b";") >= MAX_QUERY_PARAMS:
+            msg = f"more than {MAX_QUERY_PARAMS} query parameters"
+            await _error(400, msg)(scope, receive, send)
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
