@@ -394,12 +394,16 @@ def _login(page: Any, base: str, username: str) -> None:
 
 def _signed_in(browser: Any, server: Server, username: str) -> tuple[Any, Any, Traffic, list[str]]:
     """A fresh browser context signed in as ``username``: (context, page, its recorded traffic,
-    the page's script errors as they happen)."""
+    the page's script errors and Content-Security-Policy violations as they happen)."""
     traffic = Traffic()
     ctx = _context(browser, traffic)
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     _login(page, server.base, username)
     return ctx, page, traffic, errors
 

@@ -46,9 +46,10 @@ from vigia.errors import (
     ValidationError,
     VigiaError,
 )
+from vigia.share.render import inline_style_hashes
 from vigia.store import open_store
 
-__all__ = ["MAX_BODY_BYTES", "WEB_DIR", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "WEB_DIR", "SecurityHeaders", "content_security_policy", "create_app"]
 
 log = logging.getLogger("vigia.api")
 
@@ -89,12 +90,47 @@ def _loc(loc: Sequence[Any]) -> str:
     return out
 
 
-def validation_message(errors: Sequence[Any]) -> str:
-    """Pydantic errors as one line: ``body.seizures[0].unit: Input should be 'count', ...``."""
+#: At most this many validation errors are listed in a 422 (the rest are counted).
+MAX_VALIDATION_ERRORS = 20
+#: Longest location or message of one listed validation error (characters; longer ones are cut).
+MAX_VALIDATION_TEXT = 120
+#: Largest 422 body (bytes, about): errors stop being listed once they would take more.
+MAX_VALIDATION_BYTES = 8192
+
+
+def _clip(text: str, limit: int = MAX_VALIDATION_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def capped_errors(errors: Sequence[Any]) -> tuple[list[dict[str, Any]], int]:
+    """The pydantic errors a 422 lists (``loc``, ``msg``, ``type``; never the ``input`` sent):
+    at most :data:`MAX_VALIDATION_ERRORS`, each text cut to :data:`MAX_VALIDATION_TEXT`
+    characters, about :data:`MAX_VALIDATION_BYTES` in all; and how many were left out."""
+    shown: list[dict[str, Any]] = []
+    budget = MAX_VALIDATION_BYTES // 2  # the other half for the one-line detail
+    for e in errors[:MAX_VALIDATION_ERRORS]:
+        loc = [p if isinstance(p, int) else _clip(str(p), 64) for p in e.get("loc", ())]
+        item = {
+            "loc": loc,
+            "msg": _clip(str(e.get("msg", ""))),
+            "type": _clip(str(e.get("type", "")), 64),
+        }
+        budget -= 2 * sum(len(str(p)) + 4 for p in loc) + len(item["msg"]) + len(item["type"]) + 40
+        if budget < 0:
+            break
+        shown.append(item)
+    return shown, len(errors) - len(shown)
+
+
+def validation_message(errors: Sequence[Any], more: int = 0) -> str:
+    """Pydantic errors as one line: ``body.seizures[0].unit: Input should be 'count', ...``
+    (``more``: how many errors are not listed, said at the end)."""
     parts = []
     for e in errors:
         loc = _loc(e.get("loc", ()))
         parts.append(f"{loc}: {e.get('msg', 'invalid')}" if loc else str(e.get("msg", "invalid")))
+    if more:
+        parts.append(f"and {more} more error{'s' if more > 1 else ''}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -112,11 +148,8 @@ async def _vigia_error(request: Request, exc: Exception) -> Response:
 
 async def _request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()
-    ]
-    return _error(422, validation_message(exc.errors()), errors=errors)
+    errors, more = capped_errors(exc.errors())
+    return _error(422, validation_message(errors, more), errors=errors, more_errors=more)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -129,9 +162,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return resp
 
 
+#: Longest query string accepted (bytes): longer ones get 414.
+MAX_QUERY_BYTES = 4096
+#: Most query parameters accepted: more get 400.
+MAX_QUERY_PARAMS = 32
+
+
 class BodyLimit:
     """Refuse request bodies larger than ``max_bytes`` with 413, whether the size is announced
-    (``Content-Length``) or only found while reading."""
+    (``Content-Length``) or only found while reading (a chunked body); and query strings longer
+    than :data:`MAX_QUERY_BYTES` (414) or with more than :data:`MAX_QUERY_PARAMS` parameters
+    (400), before any route parses them."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -140,6 +181,15 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        query: bytes = scope.get("query_string", b"")
+        if len(query) > MAX_QUERY_BYTES:
+            msg = f"query string longer than {MAX_QUERY_BYTES} bytes"
+            await _error(414, msg)(scope, receive, send)
+            return
+        if query.count(b"&") + query.count(b";") >= MAX_QUERY_PARAMS:
+            msg = f"more than {MAX_QUERY_PARAMS} query parameters"
+            await _error(400, msg)(scope, receive, send)
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
@@ -166,6 +216,61 @@ class BodyLimit:
 
     def _too_large(self) -> JSONResponse:
         return _error(413, f"request body larger than {self.max_bytes} bytes")
+
+
+def content_security_policy() -> str:
+    """The Content-Security-Policy of every response: everything from the app's own origin
+    only (nothing from the internet, no inline script, no framing); images also from
+    ``data:`` and ``blob:`` URLs (chips, renderings); inline styles only those of the HTML
+    rendering of a product, by their hashes (a rendering opened from the UI is a ``blob:``
+    page under the UI's policy)."""
+    styles = " ".join(("'self'", *inline_style_hashes()))
+    return (
+        "default-src 'self'; script-src 'self'; "
+        f"style-src {styles}; img-src 'self' data: blob:; font-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+
+
+#: Strict-Transport-Security sent on responses served over TLS (one year, in seconds).
+HSTS_MAX_AGE_S = 31_536_000
+
+
+class SecurityHeaders:
+    """Add the security headers to every response of the app (API, static files, web UI,
+    errors, the partner fast path): CSP, ``X-Content-Type-Options: nosniff``,
+    ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``; ``Cache-Control: no-store``
+    under ``/api`` (and on ``/openapi.json``); ``Strict-Transport-Security`` over TLS."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.common = [
+            (b"content-security-policy", content_security_policy().encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        add = list(self.common)
+        if path.startswith("/api/") or path in ("/api", "/openapi.json"):
+            add.append((b"cache-control", b"no-store"))
+        if scope.get("scheme") == "https":
+            add.append((b"strict-transport-security", f"max-age={HSTS_MAX_AGE_S}".encode()))
+        names = {name for name, _ in add}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(n, v) for n, v in message.get("headers", ()) if n.lower() not in names]
+                message = {**message, "headers": [*kept, *add]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
@@ -212,9 +317,14 @@ def create_app(
         summary="Sites, products, releases and partner feedback of the Vigía PED system",
         version="0.1.0",
         lifespan=lifespan,
+        # No /docs or /redoc: FastAPI's pages load Swagger UI / ReDoc from a CDN (nothing is
+        # fetched from the internet, and the CSP refuses it); /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(PartnerSitesFastPath, state=state)
+    app.add_middleware(SecurityHeaders)  # the outermost: its headers are on every response
     app.state.vigia = state
     for exc_cls in (VigiaError,):
         app.add_exception_handler(exc_cls, _vigia_error)
@@ -234,6 +344,6 @@ def create_app(
     async def home() -> Response:
         if index.is_file():
             return FileResponse(index, media_type="text/html")
-        return JSONResponse({"detail": "Vigía API: see /docs and /openapi.json"})
+        return JSONResponse({"detail": "Vigía API: see /openapi.json"})
 
     return app

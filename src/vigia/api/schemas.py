@@ -1,9 +1,9 @@
 """Pydantic models at the boundary of the HTTP API: what comes in, what goes out.
 
-Inputs are strict about shape (unknown fields refused, lengths bounded, numbers finite,
-coordinates in range, units and substances from closed lists) so that bad input is a 422 with
-a message before any service runs. Text may not hold NUL or other control characters (other
-than tab and newlines).
+Inputs are strict about shape (unknown fields refused, by one error however many, lengths
+bounded, numbers finite, coordinates in range, units and substances from closed lists) so that
+bad input is a 422 with a message before any service runs. Text may not hold NUL or other
+control characters (other than tab and newlines).
 """
 
 from __future__ import annotations
@@ -11,7 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from vigia.store import CLASSIFICATIONS, ROLES, SUBSTANCES
 
@@ -58,8 +66,28 @@ CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Lang = Literal["en", "es"]
 
 
+#: Unknown fields named in the one error that refuses them (the rest are counted).
+MAX_UNKNOWN_NAMED = 5
+
+
 class _In(BaseModel):
+    """A request body. Unknown fields are refused, not ignored: a misspelt ``releasable_to``
+    or ``agencies`` must not fall back silently to a default. They are refused by one error
+    that names the first few (a body of 80,000 unknown keys is one error, not 80,000)."""
+
     model_config = ConfigDict(extra="forbid", str_max_length=20_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [k for k in data if k not in cls.model_fields]
+            if unknown:
+                named = ", ".join(repr(str(k)[:40]) for k in unknown[:MAX_UNKNOWN_NAMED])
+                rest = len(unknown) - MAX_UNKNOWN_NAMED
+                more = f" and {rest} more" if rest > 0 else ""
+                raise ValueError(f"unknown field{'s' if len(unknown) > 1 else ''}: {named}{more}")
+        return data
 
 
 # --- auth ---------------------------------------------------------------------------------------

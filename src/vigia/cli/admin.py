@@ -168,8 +168,17 @@ def serve(
     tak: Annotated[
         str | None, typer.Option(help="Partner TAK server for released sites, tcp://HOST:PORT")
     ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="Serve HTTPS: certificate chain (PEM)")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="Serve HTTPS: private key (PEM)")
+    ] = None,
 ) -> None:
-    """The API (/api, OpenAPI at /openapi.json) and the web UI of a data directory."""
+    """The API (/api, OpenAPI at /openapi.json) and the web UI of a data directory; HTTPS
+    with --tls-cert and --tls-key (both or neither)."""
+    from vigia.api.serve import check_tls
     from vigia.api.serve import serve as run_serve
 
-    run_serve(data_dir, host, port, workers=workers, tak=tak)
+    check_tls(tls_cert, tls_key)  # refused before the store is opened
+    run_serve(data_dir, host, port, workers=workers, tak=tak, tls_cert=tls_cert, tls_key=tls_key)

@@ -12,8 +12,11 @@ the banner at the head of each CoT event's remarks.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
+import re
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -51,6 +54,7 @@ __all__ = [
     "chip_files",
     "cot_events",
     "geojson_dict",
+    "inline_style_hashes",
     "labels",
     "render_geojson",
     "render_html",
@@ -185,6 +189,20 @@ def _env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+    )
+
+
+def inline_style_hashes() -> tuple[str, ...]:
+    """CSP sources (``'sha256-…'``) of the inline ``<style>`` blocks of the HTML rendering, so
+    that a Content-Security-Policy without ``'unsafe-inline'`` still lets the page be styled
+    (the blocks are static: no template code inside them)."""
+    env = _env()
+    assert env.loader is not None
+    source = env.loader.get_source(env, "base.html.j2")[0]
+    blocks = re.findall(r"<style>(.*?)</style>", source, flags=re.S)
+    return tuple(
+        "'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() + "'"
+        for b in blocks
     )
 
 

@@ -1,8 +1,9 @@
 """Opening the store: SQLite in the data directory by default, PostgreSQL + PostGIS by URL.
 
 ``open_store()`` picks the database (explicit ``url`` > ``VIGIA_DATABASE_URL`` > SQLite file
-``<data_dir>/vigia.db``), applies the Alembic migrations shipped in the package, and returns a
-:class:`Store` whose :meth:`Store.transaction` yields a Session inside one transaction.
+``<data_dir>/vigia.db``, created owner-only: :mod:`vigia.store.files`), applies the Alembic
+migrations shipped in the package, and returns a :class:`Store` whose
+:meth:`Store.transaction` yields a Session inside one transaction.
 
 On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, so the
 audit chain cannot fork and no transaction fails half-way on a lock upgrade); the database runs
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vigia.errors import StoreError
 from vigia.store.audit import AuditReport, verify_audit
+from vigia.store.files import create_private_file, private_dir, tighten
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -220,7 +222,10 @@ def open_store(
             if not create:
                 engine.dispose()
                 raise StoreError(f"no Vigía store at {db_path}")
-            db_path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(db_path.parent)
+            create_private_file(db_path)  # SQLite gives its -wal and -shm the same mode
+        for path in (db_path, *(db_path.with_name(db_path.name + s) for s in ("-wal", "-shm"))):
+            tighten(path)
     try:
         if migrate and current_revision(engine) != head_revision():
             upgrade(engine)

@@ -33,7 +33,7 @@ class Generation:
         self._lock = threading.Lock()
         self._map: mmap.mmap | None = None
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:
             return
         try:
