@@ -68,9 +68,11 @@ async def principal_of(request: Request) -> Principal:
         raise _unauthorised("unknown token")
     state: ApiState = request.app.state.vigia
     try:
-        return await state.principal(token)
+        who = await state.principal(token)
     except AuthError as exc:
         raise _unauthorised(f"{exc.message}: log in again") from None
+    request.state.vigia_actor = who.username  # the actor of an audited refusal
+    return who
 
 
 async def current_principal(

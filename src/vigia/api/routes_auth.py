@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from vigia.api.cache import Principal
 from vigia.api.deps import BearerToken, State, Who
 from vigia.api.schemas import LoginIn, LoginOut, UserOut
-from vigia.store import authenticate, hash_token, revoke_token
+from vigia.store import AuthError, authenticate, hash_token, record_failed_login, revoke_token
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -31,9 +31,14 @@ def user_out(who: Principal) -> UserOut:
 )
 def login(body: LoginIn, state: State) -> LoginOut:
     """Check the password and issue a bearer token (valid 12 hours)."""
-    with state.store.transaction() as s:
-        issued = authenticate(s, body.username, body.password)
-        principal = Principal.of(issued.user, hash_token(issued.token), issued.expires_at)
+    try:
+        with state.store.transaction() as s:
+            issued = authenticate(s, body.username, body.password)
+            principal = Principal.of(issued.user, hash_token(issued.token), issued.expires_at)
+    except AuthError:
+        with state.store.transaction() as s:
+            record_failed_login(s, body.username)
+        raise
     return LoginOut(token=issued.token, expires_at=issued.expires_at, user=user_out(principal))
 
 
