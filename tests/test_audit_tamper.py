@@ -31,7 +31,7 @@ from vigia.cli import app as cli_app
 from vigia.errors import AuditKeyError
 from vigia.store import AuditEntry, Store, User, audit, list_sites, open_store, sync_sites
 from vigia.store.audit import SCHEME_HMAC, SCHEME_SHA256, entry_hash
-from vigia.store.auditkey import AUDIT_KEY_FILE_ENV, CHECKPOINTS_FILENAME
+from vigia.store.auditkey import AUDIT_KEY_FILE_ENV, CHECKPOINTS_FILENAME, CheckpointLog
 from vigia.store.db import make_engine, upgrade
 
 runner = CliRunner()
@@ -96,8 +96,8 @@ def test_intact_chain_passes_and_is_checkpointed(
     result = runner.invoke(cli_app, ["audit", "verify", "--data-dir", str(data_dir)])
     assert result.exit_code == 0, result.output
     assert f"OK: audit log intact: {history} entries" in result.output
-    assert store.audit_key is not None and store.checkpoints is not None
-    cps = store.checkpoints.read(store.audit_key)
+    assert store.audit_key is not None
+    cps = CheckpointLog(data_dir / CHECKPOINTS_FILENAME).read(store.audit_key)
     assert len(cps) == 2 and all(c.valid for c in cps)  # one per verify
     assert cps[-1].seq == history and cps[-1].hash == _rows(store)[-1].hash
     assert {r.scheme for r in _rows(store)} == {SCHEME_HMAC}
@@ -341,10 +341,9 @@ def test_audit_rows_are_append_only(store: Store, sql: str) -> None:
     assert store.verify_audit().ok
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 @pytest.mark.postgresql
-def test_postgresql_truncate_and_grants(database_url: str, store: Store) -> None:
-    if store.backend != "postgresql":
-        pytest.skip("PostgreSQL only")
+def test_postgresql_truncate_and_grants(store: Store) -> None:
     with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
         conn.execute(text("TRUNCATE audit_log"))
     with store.engine.connect() as conn:
