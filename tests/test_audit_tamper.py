@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +31,9 @@ from vigia.app.admin import audit_verify, verify
 from vigia.cli import app as cli_app
 from vigia.errors import AuditKeyError
 from vigia.store import AuditEntry, Store, User, audit, list_sites, open_store, sync_sites
-from vigia.store.audit import SCHEME_HMAC, SCHEME_SHA256, entry_hash
+from vigia.store.audit import SCHEME_HMAC, SCHEME_SHA256, AuditRecord, entry_hash
 from vigia.store.auditkey import AUDIT_KEY_FILE_ENV, CHECKPOINTS_FILENAME, CheckpointLog
+from vigia.store.auditlog import RawAppender
 from vigia.store.db import make_engine, upgrade
 
 runner = CliRunner()
@@ -411,12 +413,15 @@ def test_denied_reads_are_audited(api: Api) -> None:
     assert api.get(f"/api/sites/{SITES[1]}", "fgr.enlace").status_code == 404
     assert api.get(f"/api/products/{pid}", "fgr.enlace").status_code == 404
     assert api.get(f"/api/sites/{SITES[0]}", None).status_code == 401
+    assert api.get(f"/api/sites/{SITES[0]}/evidence", "fgr.enlace").status_code == 403
+    assert api.get("/api/no-such-route/x", "fgr.enlace").status_code == 404  # names no object
     denied = [e for e in _entries_after(api, before) if e.action == "denied"]
     got = [(e.actor, e.object_type, e.object_id, e.details["status"]) for e in denied]
     assert got == [
         ("fgr.enlace", "site", SITES[1], 404),
         ("fgr.enlace", "product", pid, 404),
         ("anonymous", "site", SITES[0], 401),
+        ("fgr.enlace", "site", SITES[0], 403),
     ]
     assert all(e.details["client"] == "testclient" for e in denied)
     assert denied[1].details["path"] == f"/api/products/{pid}"
@@ -452,4 +457,29 @@ def test_every_api_entry_has_the_client_address_fast_path_too(api: Api) -> None:
     assert len(lists) == 3
     assert all(e.details.get("client") == "testclient" for e in entries)
     with open_store(api.data_dir, api.database_url) as store:
+        assert store.verify_audit().ok
+
+
+def test_checkpoints_every_n_entries_from_both_writers(
+    data_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.modules["vigia.store.audit"], "CHECKPOINT_EVERY", 5)
+    with open_store(data_dir, database_url) as store:
+        assert store.audit_key is not None and store.checkpoints is not None
+        log = store.checkpoints
+        assert log.path == data_dir / CHECKPOINTS_FILENAME and not log.exists()
+        first = _rows(store)[-1].seq
+        for i in range(7):  # audit(): one entry per transaction
+            with store.transaction() as s:
+                audit(s, "cli", "note", "test", str(i))
+        appender = RawAppender(store.engine, store.audit_key, log)
+        try:  # the group commit: one group of 6 passes one multiple of 5
+            appender.append([AuditRecord("cli", "note", "test", str(i)) for i in range(6)])
+        finally:
+            appender.reset()
+        rows = {r.seq: r.hash for r in _rows(store)}
+        new = log.read(store.audit_key)
+        expected = [s for s in range(first + 1, first + 8) if s % 5 == 0] + [first + 13]
+        assert [c.seq for c in new] == expected
+        assert all(c.valid and rows[c.seq] == c.hash for c in new)
         assert store.verify_audit().ok
