@@ -50,7 +50,6 @@ from vigia.store import (  # noqa: E402
     create_user,
     get_user,
     open_store,
-    verify_audit,
 )
 from vigia.store.catalog import Catalog  # noqa: E402
 
@@ -156,9 +155,10 @@ def audit_state(data_dir: Path, url: str | None) -> tuple[int, bool, str]:
     """(entries, chain intact, message) of the store's audit log."""
     from sqlalchemy import func, select
 
-    with open_store(data_dir, url) as store, store.read_only() as s:
-        n = int(s.execute(select(func.count()).select_from(AuditEntry)).scalar_one())
-        report = verify_audit(s)
+    with open_store(data_dir, url) as store:
+        with store.read_only() as s:
+            n = int(s.execute(select(func.count()).select_from(AuditEntry)).scalar_one())
+        report = store.verify_audit()
     return n, report.ok, report.message
 
 

@@ -32,6 +32,7 @@ from tests.helpers.pgcluster import PgCluster, PgUnavailable
 from tests.helpers.sites import SITE_SCHEMA, site_row
 from tests.helpers.users import SEED_USERS
 from vigia.store import Store, User, create_user, open_store
+from vigia.store.auditkey import AUDIT_KEY_FILE_ENV
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
@@ -48,6 +49,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("postgresql") is not None:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One audit MAC key for the whole session (``$VIGIA_AUDIT_KEY_FILE``), so that the entries
+    of the template databases verify in every copy; tests that need another key or none
+    override the variable with ``monkeypatch``."""
+    path = tmp_path_factory.mktemp("audit-key") / ".audit.key"
+    old = os.environ.get(AUDIT_KEY_FILE_ENV)
+    os.environ[AUDIT_KEY_FILE_ENV] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop(AUDIT_KEY_FILE_ENV, None)
+    else:
+        os.environ[AUDIT_KEY_FILE_ENV] = old
 
 
 def _seed(store: Store) -> None:

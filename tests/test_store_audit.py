@@ -1,8 +1,11 @@
-"""The hash-chained audit log detects altered and removed entries on both back ends."""
+"""The MAC-chained audit log detects altered and removed entries on both back ends.
+
+Since migration 0003 the audit rows are append-only: each tampering test first drops the
+triggers (:func:`tests.helpers.audit.drop_audit_guards`), as the database owner could.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import threading
 from collections.abc import Callable
@@ -13,6 +16,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import func, select, text
 
+from tests.helpers.audit import drop_audit_guards
 from tests.helpers.users import SEED_USERS
 from vigia.app.admin import audit_verify
 from vigia.store import (
@@ -26,7 +30,7 @@ from vigia.store import (
     sync_sites,
     verify_audit,
 )
-from vigia.store.audit import AuditRecord, entry_hash
+from vigia.store.audit import SCHEME_HMAC, AuditRecord, entry_hash
 from vigia.store.auditlog import RawAppender
 from vigia.times import iso_time_fixed_us
 
@@ -47,8 +51,9 @@ def history(store: Store, users: dict[str, User], make_sites: Callable[..., pa.T
 
 
 def _verify(store: Store):  # type: ignore[no-untyped-def]
+    assert store.audit_key is not None
     with store.read_only() as s:
-        return verify_audit(s)
+        return verify_audit(s, store.audit_key)
 
 
 def test_intact_chain(store: Store, history: int) -> None:
@@ -62,7 +67,10 @@ def test_intact_chain(store: Store, history: int) -> None:
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
     last = entries[-1]
     assert last.details == {"texto": "señal térmica", "n": 1.5}
-    # The hash is SHA-256 over the canonical JSON of the entry followed by prev_hash.
+    # The hash is HMAC-SHA256 with the store's key over the canonical JSON of the entry
+    # followed by prev_hash.
+    assert store.audit_key is not None
+    assert {e.scheme for e in entries} == {SCHEME_HMAC}
     doc = {
         "seq": last.seq,
         "time": last.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -72,7 +80,7 @@ def test_intact_chain(store: Store, history: int) -> None:
         "object_id": last.object_id,
         "details": last.details,
     }
-    assert last.hash == hashlib.sha256((canonical_json(doc) + last.prev_hash).encode()).hexdigest()
+    assert last.hash == store.audit_key.mac(canonical_json(doc) + last.prev_hash)
 
 
 @pytest.mark.parametrize(
@@ -91,6 +99,7 @@ def test_altered_entry_is_found(store: Store, history: int, sql: str) -> None:
         "postgresql": "time + interval '1 second'",
     }[store.backend]
     with store.engine.begin() as conn:
+        drop_audit_guards(conn)
         conn.execute(text(sql.replace("{later}", later)))
     report = _verify(store)
     assert not report.ok
@@ -100,6 +109,7 @@ def test_altered_entry_is_found(store: Store, history: int, sql: str) -> None:
 
 def test_removed_entry_is_found(store: Store, history: int) -> None:
     with store.engine.begin() as conn:
+        drop_audit_guards(conn)
         conn.execute(text("DELETE FROM audit_log WHERE seq IN (10, 11)"))
     report = _verify(store)
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 10, "removed")
@@ -108,6 +118,7 @@ def test_removed_entry_is_found(store: Store, history: int) -> None:
 
 def test_removed_last_entries_are_found(store: Store, history: int) -> None:
     with store.engine.begin() as conn:
+        drop_audit_guards(conn)
         conn.execute(text("DELETE FROM audit_log WHERE seq = :s"), {"s": history})
     report = _verify(store)
     assert (report.ok, report.first_bad_seq, report.problem) == (False, history, "removed")
@@ -117,6 +128,7 @@ def test_renumbered_and_rehashed_entries_are_found(store: Store, history: int) -
     # Remove entry 5, then shift 6.. down by one and re-hash each shifted entry by itself:
     # the sequence is gap-free and every entry matches its own hash, but the chain breaks.
     with store.engine.begin() as conn:
+        drop_audit_guards(conn)
         conn.execute(text("DELETE FROM audit_log WHERE seq = 5"))
         rows = conn.execute(
             select(AuditEntry).where(AuditEntry.seq > 5).order_by(AuditEntry.seq)
@@ -169,10 +181,11 @@ def test_cli_audit_verify(data_dir: Path, store: Store, history: int) -> None:
     assert audit_verify(data_dir, echo=lines.append) == 0
     assert lines == [f"OK: audit log intact: {history} entries"]
     with store.engine.begin() as conn:
+        drop_audit_guards(conn)
         conn.execute(text("UPDATE audit_log SET action = 'nothing' WHERE seq = 3"))
     lines.clear()
     assert audit_verify(data_dir, echo=lines.append) == 1
-    assert lines == ["FAILED at entry 3 (altered): entry 3 was altered (its hash does not match)"]
+    assert lines == ["FAILED at entry 3 (altered): entry 3 was altered (its MAC does not match)"]
 
 
 class _Undo(Exception):
@@ -210,7 +223,8 @@ def test_audit_and_group_commit_build_identical_entries(store: Store) -> None:
             for r in records
         ]
         raise _Undo
-    appender = RawAppender(store.engine)
+    assert store.audit_key is not None
+    appender = RawAppender(store.engine, store.audit_key)
     try:
         last = appender.append(records)
     finally:

@@ -44,6 +44,7 @@ line (exit status 2) and the API answers it with the status that
     │   └── ValidationError           bad input; ``problems`` lists them all        (422)
     │       └── WeakPassword          a password the policy refuses                 (422)
     └── AuditUnavailable              the audit log cannot be written               (503)
+        └── AuditKeyError             the audit key file is missing or not private  (503)
 
 Errors that come from bad input carry the byte offset (from the start of the source) where the
 problem was found, when there is one, so that an analyst can locate it.
@@ -234,3 +235,8 @@ class WeakPassword(ValidationError):
 
 class AuditUnavailable(VigiaError):
     """The audit log could not be written: the read it records must not be answered."""
+
+
+class AuditKeyError(AuditUnavailable):
+    """The audit MAC key file is missing, unreadable or readable by others: entries can be
+    neither written nor verified (``vigia audit verify`` exits 2, never 'ok')."""

@@ -9,6 +9,10 @@ Every error is JSON ``{"detail": "clear message"}``: 401 not logged in, 403 role
 404 not found (or not released to the user's agency), 409 wrong state, 410 withdrawn,
 413 body too large, 422 invalid input (:data:`STATUS_OF` maps :mod:`vigia.errors` to these).
 Bad input never gives a 500.
+
+Every audit entry a request writes carries the client address (the socket peer, set by
+:class:`ClientAddress`), and a 401, 403 or 404 on a route naming an object (``/api/.../{id}``)
+is audited as 'denied' with the status, so probing for other agencies' ids leaves a trace.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -47,9 +52,18 @@ from vigia.errors import (
     VigiaError,
 )
 from vigia.share.render import inline_style_hashes
-from vigia.store import open_store
+from vigia.store import audit, audit_client, open_store
+from vigia.store.users import ANONYMOUS
 
-__all__ = ["MAX_BODY_BYTES", "WEB_DIR", "SecurityHeaders", "content_security_policy", "create_app"]
+__all__ = [
+    "DENIED_STATUSES",
+    "MAX_BODY_BYTES",
+    "WEB_DIR",
+    "ClientAddress",
+    "SecurityHeaders",
+    "content_security_policy",
+    "create_app",
+]
 
 log = logging.getLogger("vigia.api")
 
@@ -134,16 +148,53 @@ def validation_message(errors: Sequence[Any], more: int = 0) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+#: Statuses audited as a denied read when the route names an object.
+DENIED_STATUSES = frozenset({401, 403, 404})
+
+
+async def _audit_denied(request: Request, status: int, message: str) -> Response | None:
+    """Audit a refusal of an object-naming API route (None), or the 503 when that fails."""
+    params = request.scope.get("path_params") or {}
+    if status not in DENIED_STATUSES or not params or not request.url.path.startswith("/api/"):
+        return None
+    name, value = list(params.items())[-1]
+    obj_type = str(name).removesuffix("_id")
+    actor = str(getattr(request.state, "vigia_actor", ANONYMOUS))
+    details = {
+        "status": status,
+        "method": request.method,
+        "path": request.url.path[:256],
+        "reason": message[:200],
+    }
+    state: ApiState = request.app.state.vigia
+
+    def write() -> None:
+        with state.store.transaction() as s:
+            audit(s, actor, "denied", obj_type[:32], str(value)[:64], details)
+
+    try:
+        await run_in_threadpool(write)
+    except Exception:
+        log.exception("a denied request could not be audited")
+        return _error(503, "the audit log cannot be written; try again")
+    return None
+
+
 async def _vigia_error(request: Request, exc: Exception) -> Response:
-    for cls, status in STATUS_OF:
+    status, message = 400, exc.message if isinstance(exc, VigiaError) else str(exc)
+    for cls, code in STATUS_OF:
         if isinstance(exc, cls):
-            if isinstance(exc, ValidationError):
-                return _error(status, exc.message, problems=exc.problems)
-            resp = _error(status, exc.message)
-            if isinstance(exc, LoginThrottled):
-                resp.headers["Retry-After"] = str(exc.retry_after_s)
-            return resp
-    return _error(400, exc.message if isinstance(exc, VigiaError) else str(exc))
+            status = code
+            break
+    failed = await _audit_denied(request, status, message)
+    if failed is not None:
+        return failed
+    if isinstance(exc, ValidationError):
+        return _error(status, exc.message, problems=exc.problems)
+    resp = _error(status, message)
+    if isinstance(exc, LoginThrottled):
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
+    return resp
 
 
 async def _request_validation(request: Request, exc: Exception) -> Response:
@@ -156,6 +207,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     limit = request.app.state.vigia.max_body_bytes
     detail = f"request body larger than {limit} bytes" if exc.status_code == 413 else exc.detail
+    failed = await _audit_denied(request, exc.status_code, str(detail))
+    if failed is not None:
+        return failed
     resp = _error(exc.status_code, str(detail))
     if exc.headers:
         resp.headers.update(exc.headers)
@@ -273,6 +327,22 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class ClientAddress:
+    """Sets the client address of each HTTP request (the socket peer, ``request.client.host``;
+    a proxy in front is not looked through) for the audit entries made while serving it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        with audit_client(str(client[0]) if client else None):
+            await self.app(scope, receive, send)
+
+
 async def _database_error(request: Request, exc: Exception) -> Response:
     log.error("database error: %s", exc)
     return _error(503, "the database is unavailable or busy; try again")
@@ -324,6 +394,7 @@ def create_app(
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(PartnerSitesFastPath, state=state)
+    app.add_middleware(ClientAddress)  # its records of the fast path carry the address too
     app.add_middleware(SecurityHeaders)  # the outermost: its headers are on every response
     app.state.vigia = state
     for exc_cls in (VigiaError,):

@@ -94,9 +94,11 @@ async def principal_of(request: Request) -> Principal:
         raise _unauthorised(exc.message) from None
     state: ApiState = request.app.state.vigia
     try:
-        return await state.principal(token)
+        who = await state.principal(token)
     except AuthError as exc:
         raise _unauthorised(f"{exc.message}: log in again") from None
+    request.state.vigia_actor = who.username  # the actor of an audited refusal
+    return who
 
 
 async def current_principal(

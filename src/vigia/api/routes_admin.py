@@ -18,7 +18,6 @@ from vigia.store import (
     audit,
     compute_metrics,
     list_deliveries,
-    verify_audit,
 )
 
 router = APIRouter(prefix="/api", tags=["programme"])
@@ -74,9 +73,9 @@ def deliveries(who: Supervisor, session: Session_) -> list[dict[str, Any]]:
 
 @router.get("/audit/verify", response_model=AuditVerifyOut)
 def audit_verify(who: Supervisor, state: State) -> AuditVerifyOut:
-    """Walk the hash-chained audit log: is every entry intact and none removed (supervisors)."""
-    with state.store.read_only() as s:
-        r = verify_audit(s)
+    """Walk the MAC-chained audit log against the checkpoint log: is every entry intact and
+    none removed (supervisors)."""
+    r = state.store.verify_audit()
     return AuditVerifyOut(
         ok=r.ok,
         entries=r.entries,
@@ -96,6 +95,12 @@ async def coverage(who: Staff, state: State) -> Response:
 
 @router.get("/aois", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
 async def aois(who: Who, state: State) -> Response:
-    """The consented areas of interest as a GeoJSON FeatureCollection."""
+    """The consented areas of interest as a GeoJSON FeatureCollection (audited)."""
     data = await run_in_threadpool(state.files.aois)
+
+    def record() -> None:
+        with state.store.transaction() as s:
+            audit(s, who.username, "read", "aoi", None, {"bytes": len(data)})
+
+    await run_in_threadpool(record)
     return Response(data, media_type=GEOJSON)

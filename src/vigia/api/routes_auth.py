@@ -8,7 +8,16 @@ from starlette.concurrency import run_in_threadpool
 from vigia.api.cache import Principal
 from vigia.api.deps import BearerToken, State, Who
 from vigia.api.schemas import LoginIn, LoginOut, UserOut
-from vigia.store import authenticate, claim_login, clear_login, hash_token, revoke_token
+from vigia.store import (
+    AuthError,
+    LoginThrottled,
+    authenticate,
+    claim_login,
+    clear_login,
+    hash_token,
+    record_failed_login,
+    revoke_token,
+)
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -34,14 +43,20 @@ def user_out(who: Principal) -> UserOut:
 )
 def login(body: LoginIn, state: State, request: Request) -> LoginOut:
     """Check the password and issue a bearer token (valid 12 hours); failed attempts are
-    throttled per account and per address (:mod:`vigia.store.throttle`)."""
+    throttled per account and per address (:mod:`vigia.store.throttle`) and audited."""
     address = request.client.host if request.client else None
-    with state.store.transaction() as s:
-        claim_login(s, body.username, address)  # 429 before the password is verified
-    with state.store.transaction() as s:
-        issued = authenticate(s, body.username, body.password)
-        clear_login(s, body.username, address)
-        principal = Principal.of(issued.user, hash_token(issued.token), issued.expires_at)
+    try:
+        with state.store.transaction() as s:
+            claim_login(s, body.username, address)  # 429 before the password is verified
+        with state.store.transaction() as s:
+            issued = authenticate(s, body.username, body.password)
+            clear_login(s, body.username, address)
+            principal = Principal.of(issued.user, hash_token(issued.token), issued.expires_at)
+    except (AuthError, LoginThrottled) as exc:
+        reason = "throttled" if isinstance(exc, LoginThrottled) else "refused"
+        with state.store.transaction() as s:
+            record_failed_login(s, body.username, reason=reason)
+        raise
     return LoginOut(token=issued.token, expires_at=issued.expires_at, user=user_out(principal))
 
 

@@ -122,8 +122,9 @@ def render(
     """The product as a file: HTML, PDF, JSON, GeoJSON, KML (Google Earth) or Cursor-on-Target.
     Partner users get the tearline rendering only."""
     user = actor(session, who)
-    p = get_product(session, user, product_id)
-    out = render_product(session, p, format, lang or who.language, viewer=user)
+    language = lang or who.language
+    p = get_product(session, user, product_id, details={"format": format, "lang": language})
+    out = render_product(session, p, format, language, viewer=user)
     disposition = "inline" if format == "html" else "attachment"
     return Response(
         out.data,

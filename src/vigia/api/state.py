@@ -192,6 +192,10 @@ class ApiState:
         return AuditRecord(who.username, "read", "site", None, details)
 
     def close(self) -> None:
-        """Stop the audit writer and close the store."""
+        """Stop the audit writer, checkpoint the audit head and close the store."""
         self.sink.close()
+        try:
+            self.store.checkpoint()
+        except Exception:  # the store still closes; the failure is in the log
+            log.exception("the audit head could not be checkpointed at shutdown")
         self.store.close()

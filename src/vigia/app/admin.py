@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vigia.errors import StoreError
+from vigia.errors import SourceError, StoreError
 from vigia.store.audit import AuditReport
+from vigia.store.auditkey import CheckpointLog
 from vigia.store.db import DEFAULT_DATA_DIR, open_store
 from vigia.store.generation import Generation
 from vigia.store.metrics import compute_metrics
@@ -43,20 +44,40 @@ __all__ = [
 CLI_ACTOR = "cli"
 
 
-def verify(data_dir: Path | str | None = None, *, url: str | None = None) -> AuditReport:
-    """Verify the audit chain of the store of ``data_dir`` (or ``url``, ``$VIGIA_DATABASE_URL``)."""
-    with open_store(data_dir, url, create=False) as store:
-        return store.verify_audit()
+def verify(
+    data_dir: Path | str | None = None,
+    *,
+    url: str | None = None,
+    checkpoints: Path | str | None = None,
+) -> AuditReport:
+    """Verify the audit chain of the store of ``data_dir`` (or ``url``, ``$VIGIA_DATABASE_URL``)
+    with its key, against the checkpoint log ``checkpoints`` (default: the store's own,
+    ``<data_dir>/audit-checkpoints.log``). When intact, the verified head is appended to the
+    store's checkpoint log.
+
+    Raises :class:`AuditKeyError` when the key file is missing (never an 'ok' without it) and
+    :class:`SourceError` when ``checkpoints`` names no file.
+    """
+    given = CheckpointLog(checkpoints) if checkpoints is not None else None
+    if given is not None and not given.exists():
+        raise SourceError(f"no checkpoint log at {given.path}")
+    with open_store(data_dir, url, create=False, audit_key="load") as store:
+        report = store.verify_audit(given)
+        if report.ok and store.checkpoints is not None:
+            store.checkpoints.append(store.require_audit_key(), report.last_seq, report.last_hash)
+        return report
 
 
 def audit_verify(
     data_dir: Path | str | None = None,
     *,
     url: str | None = None,
+    checkpoints: Path | str | None = None,
     echo: Callable[[str], None] = print,
 ) -> int:
-    """``vigia audit verify``: print the outcome; exit status 0 when intact, 1 when not."""
-    report = verify(data_dir, url=url)
+    """``vigia audit verify``: print the outcome; exit status 0 when intact, 1 when not (a
+    missing key raises :class:`AuditKeyError`: exit 2)."""
+    report = verify(data_dir, url=url, checkpoints=checkpoints)
     if report.ok:
         echo(f"OK: {report.message}")
         return 0

@@ -14,17 +14,28 @@ from vigia.cli.errors import group
 from vigia.cli.options import DEFAULT_DATA_DIR, DataDirOpt, JsonOpt, out
 from vigia.cli.root import app
 
-audit_app = group(help="The hash-chained audit log.")
+audit_app = group(help="The MAC-chained audit log.")
 app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def audit_verify_cmd(data_dir: DataDirOpt = DEFAULT_DATA_DIR) -> None:
-    """Check every entry of the audit log: exit 0 when intact, 1 when an entry was altered or
-    removed (naming the first bad one)."""
+def audit_verify_cmd(
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            help="Checkpoint log to check against, e.g. the copy shipped elsewhere "
+            "(default: <data-dir>/audit-checkpoints.log)",
+        ),
+    ] = None,
+) -> None:
+    """Check every entry of the audit log with its key and against the checkpoint log: exit 0
+    when intact, 1 when an entry was altered, rewritten or removed or the head reset (naming
+    the first bad one), 2 when the key is missing."""
     from vigia.app.admin import audit_verify
 
-    code = audit_verify(data_dir, echo=out.print)
+    code = audit_verify(data_dir, checkpoints=checkpoints, echo=out.print)
     raise typer.Exit(code)
 
 

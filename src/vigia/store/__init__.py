@@ -30,7 +30,14 @@ from vigia.store.actions import (
     normalise_amount,
     record_action,
 )
-from vigia.store.audit import GENESIS_HASH, AuditReport, audit, canonical_json, verify_audit
+from vigia.store.audit import (
+    GENESIS_HASH,
+    AuditReport,
+    audit,
+    audit_client,
+    canonical_json,
+    verify_audit,
+)
 from vigia.store.db import (
     DATABASE_URL_ENV,
     DEFAULT_DATA_DIR,
@@ -104,6 +111,7 @@ from vigia.store.users import (
     hash_token,
     list_agencies,
     list_users,
+    record_failed_login,
     revoke_token,
     revoke_user_tokens,
     set_active,
@@ -154,6 +162,7 @@ __all__ = [
     "agency_site_ids",
     "approve_release",
     "audit",
+    "audit_client",
     "authenticate",
     "canonical_json",
     "claim_login",
@@ -189,6 +198,7 @@ __all__ = [
     "products_released_to",
     "record_action",
     "record_attempt",
+    "record_failed_login",
     "reject_product",
     "released_sites_for_agency",
     "released_tearline",

@@ -1,6 +1,6 @@
 """Audit entries of the API's hot read paths, appended in groups (group commit).
 
-Every read of sites, products and actions must leave an entry in the hash-chained audit log
+Every read of sites, products and actions must leave an entry in the MAC-chained audit log
 (:mod:`vigia.store.audit`). Most routes call the store's services, which append their entry in
 the same transaction as the read. The partner's site list is read far more often than anything
 else; for it a request hands its entry to an :class:`AuditSink` and waits until the entry is
@@ -10,8 +10,11 @@ therefore never sent before its audit entry is committed, and the cost of a tran
 by every request of the group.
 
 :class:`RawAppender` builds its rows with the same function as :func:`vigia.store.audit.audit`
-(:func:`vigia.store.audit.chain_rows`) and locks the head row for the whole transaction, so
-:func:`vigia.store.audit.verify_audit` checks both kinds of entries alike.
+(:func:`vigia.store.audit.chain_rows`, with the store's key) and locks the head row for the
+whole transaction, so :func:`vigia.store.audit.verify_audit` checks both kinds of entries alike.
+A record carries the client address of the request it was made in (``AuditRecord.client``, from
+:func:`vigia.store.audit.audit_client`), and a group that passes a checkpoint appends the head
+to the checkpoint log after its commit, like :meth:`vigia.store.Store.transaction`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from sqlalchemy import Dialect, Engine, Table, bindparam, insert, select, update
 
 from vigia.errors import AuditUnavailable
 from vigia.store import AuditEntry, Store
-from vigia.store.audit import AuditRecord, chain_rows
+from vigia.store.audit import AuditRecord, chain_rows, crosses_checkpoint
+from vigia.store.auditkey import AuditKey, CheckpointLog
 from vigia.store.models import AuditHead
 
 __all__ = ["AuditRecord", "AuditSink", "AuditUnavailable", "RawAppender"]
@@ -79,12 +83,17 @@ class RawAppender:
 
     Same chain as :func:`vigia.store.audit.audit`: the head row is locked for the whole
     transaction (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL), the
-    entries are chained in order and inserted with one ``executemany``, and the head moves to
-    the last one.
+    entries are chained in order (MAC-ed with ``key``) and inserted with one ``executemany``,
+    and the head moves to the last one; passing a checkpoint appends the head to
+    ``checkpoints`` after the commit.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, key: AuditKey, checkpoints: CheckpointLog | None = None
+    ) -> None:
         self.engine = engine
+        self.key = key
+        self.checkpoints = checkpoints
         dialect = engine.dialect
         self.sqlite = dialect.name == "sqlite"
         self._head = _Statement(
@@ -115,7 +124,7 @@ class RawAppender:
                 self._begin_immediate(cur)
             cur.execute(self._head.sql, self._head.params({}))
             seq, prev = cur.fetchone()
-            rows = chain_rows(int(seq), str(prev), records)
+            rows = chain_rows(int(seq), str(prev), records, self.key)
             if rows:
                 cur.executemany(self._insert.sql, [self._insert.params(r) for r in rows])
                 last = rows[-1]
@@ -125,10 +134,15 @@ class RawAppender:
                 )
             conn.commit()
             cur.close()
-            return int(rows[-1]["seq"]) if rows else int(seq)
         except Exception:
             self.reset()
             raise
+        if not rows:
+            return int(seq)
+        last = rows[-1]
+        if self.checkpoints is not None and crosses_checkpoint(int(seq), int(last["seq"])):
+            self.checkpoints.append(self.key, int(last["seq"]), str(last["hash"]))
+        return int(last["seq"])
 
     @staticmethod
     def _begin_immediate(cur: Any) -> None:
@@ -178,7 +192,7 @@ class AuditSink:
         self, store: Store, *, max_batch: int = MAX_BATCH, linger_s: float = LINGER_S
     ) -> None:
         self._store = store
-        self._appender = RawAppender(store.engine)
+        self._appender = RawAppender(store.engine, store.require_audit_key(), store.checkpoints)
         self._max_batch = max_batch
         self._linger_s = linger_s
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()

@@ -8,6 +8,11 @@ migrations shipped in the package, and returns a :class:`Store` whose
 On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, so the
 audit chain cannot fork and no transaction fails half-way on a lock upgrade); the database runs
 in WAL mode so that readers do not wait for writers.
+
+The store also holds the two files of the audit trail that live outside the database (see
+:mod:`vigia.store.auditkey`): the MAC key (``$VIGIA_AUDIT_KEY_FILE`` or ``<data_dir>/.audit.key``)
+and the checkpoint log (``<data_dir>/audit-checkpoints.log``). ``<data_dir>`` is the one given,
+else the SQLite file's directory, else ``./vigia-data``.
 """
 
 from __future__ import annotations
@@ -16,20 +21,35 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from vigia.errors import StoreError
-from vigia.store.audit import AuditReport, verify_audit
+from vigia.errors import AuditKeyError, StoreError
+from vigia.store.audit import (
+    AUDIT_KEY_INFO,
+    SCHEME_HMAC,
+    AuditReport,
+    pop_checkpoint,
+    verify_audit,
+)
+from vigia.store.auditkey import (
+    CHECKPOINTS_FILENAME,
+    AuditKey,
+    CheckpointLog,
+    create_key,
+    key_path,
+    load_key,
+)
 from vigia.store.files import create_private_file, private_dir, tighten
+from vigia.store.models import AuditEntry, AuditHead
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -152,14 +172,29 @@ def downgrade(engine_or_url: Engine | str, revision: str) -> None:
 
 
 class Store:
-    """An open store: an Engine and the transactions over it. Close it (or use ``with``)."""
+    """An open store: an Engine and the transactions over it. Close it (or use ``with``).
 
-    def __init__(self, engine: Engine) -> None:
+    ``audit_key`` MACs the audit entries (a store without one cannot write any:
+    :class:`AuditKeyError`); ``checkpoints`` is the checkpoint log the head is appended to.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        audit_key: AuditKey | None = None,
+        checkpoints: CheckpointLog | None = None,
+        audit_key_path: Path | None = None,
+    ) -> None:
         self.engine = engine
         self.backend: str = engine.dialect.name
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.audit_key = audit_key
+        self.audit_key_path = audit_key_path or (audit_key.path if audit_key else None)
+        self.checkpoints = checkpoints
+        info: dict[str, Any] = {AUDIT_KEY_INFO: audit_key} if audit_key is not None else {}
+        self._sessions = sessionmaker(engine, expire_on_commit=False, info=info)
         self._read_sessions = sessionmaker(
-            engine.execution_options(vigia_read_only=True), expire_on_commit=False
+            engine.execution_options(vigia_read_only=True), expire_on_commit=False, info=info
         )
 
     @property
@@ -171,10 +206,15 @@ class Store:
     def transaction(self) -> Iterator[Session]:
         """A Session in one transaction: committed on success, rolled back on any error.
 
-        Every service that writes (audit entries included) runs inside one of these.
+        Every service that writes (audit entries included) runs inside one of these. When its
+        entries passed a checkpoint, the head is appended to the checkpoint log after commit.
         """
-        with self._sessions() as session, session.begin():
-            yield session
+        with self._sessions() as session:
+            with session.begin():
+                yield session
+            due = pop_checkpoint(session)
+        if due is not None and self.audit_key is not None and self.checkpoints is not None:
+            self.checkpoints.append(self.audit_key, *due)
 
     @contextmanager
     def read_only(self) -> Iterator[Session]:
@@ -185,10 +225,33 @@ class Store:
         with self._read_sessions() as session:
             yield session  # closing the session rolls back; loaded objects stay usable
 
-    def verify_audit(self) -> AuditReport:
-        """Walk the audit chain (see :func:`vigia.store.audit.verify_audit`)."""
+    def require_audit_key(self) -> AuditKey:
+        """The audit key (:class:`AuditKeyError` when the store has none)."""
+        if self.audit_key is None:
+            raise AuditKeyError(
+                f"the audit key file {self.audit_key_path} is missing: the audit log cannot be "
+                "verified or written (restore the key from its backup)"
+            )
+        return self.audit_key
+
+    def verify_audit(self, checkpoints: CheckpointLog | None = None) -> AuditReport:
+        """Walk the audit chain with the key, against the checkpoint log ``checkpoints`` (the
+        store's own by default); see :func:`vigia.store.audit.verify_audit`."""
+        key = self.require_audit_key()
+        log = checkpoints if checkpoints is not None else self.checkpoints
+        lines = log.read(key) if log is not None else []
         with self.read_only() as session:
-            return verify_audit(session)
+            return verify_audit(session, key, checkpoints=lines)
+
+    def checkpoint(self) -> tuple[int, str]:
+        """Append the current head of the audit log to the checkpoint log; returns (seq, hash)."""
+        key = self.require_audit_key()
+        with self.read_only() as session:
+            head = session.execute(select(AuditHead.seq, AuditHead.hash)).one()
+        seq, h = int(head[0]), str(head[1])
+        if self.checkpoints is not None:
+            self.checkpoints.append(key, seq, h)
+        return seq, h
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -207,17 +270,24 @@ def open_store(
     *,
     create: bool = True,
     migrate: bool = True,
+    audit_key: Literal["create", "load"] = "create",
 ) -> Store:
     """Open (and by default create and migrate) the store.
 
     ``url`` wins over ``$VIGIA_DATABASE_URL``, which wins over the SQLite file
     ``<data_dir>/vigia.db`` (``data_dir`` defaults to ``./vigia-data``). With ``create=False``
-    a missing SQLite file is an error instead of a new empty store.
+    a missing SQLite file is an error instead of a new empty store. The audit key is loaded,
+    and with ``audit_key='create'`` created when there is none yet (:class:`AuditKeyError`
+    when it is missing although the log holds keyed entries: a new key would hide them);
+    with ``'load'`` a missing key leaves the store without one (``vigia audit verify``).
     """
     resolved = database_url(data_dir, url)
     engine = make_engine(resolved)
+    audit_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     if engine.dialect.name == "sqlite":
         db_path = Path(engine.url.database or "")
+        if data_dir is None:
+            audit_dir = db_path.parent
         if not db_path.exists():
             if not create:
                 engine.dispose()
@@ -237,4 +307,31 @@ def open_store(
         raise StoreError(
             f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: {exc}"
         ) from exc
-    return Store(engine)
+    kpath = key_path(audit_dir)
+    try:
+        key = load_key(kpath)
+        if key is None and audit_key == "create":
+            if _has_keyed_entries(engine):
+                raise AuditKeyError(
+                    f"the audit key file {kpath} is missing but the audit log holds keyed "
+                    "entries: restore the key (a new one would hide them)"
+                )
+            key = create_key(kpath)
+    except AuditKeyError:
+        engine.dispose()
+        raise
+    return Store(
+        engine,
+        audit_key=key,
+        checkpoints=CheckpointLog(audit_dir / CHECKPOINTS_FILENAME),
+        audit_key_path=kpath,
+    )
+
+
+def _has_keyed_entries(engine: Engine) -> bool:
+    with engine.execution_options(vigia_read_only=True).connect() as conn:
+        found = conn.execute(
+            select(AuditEntry.seq).where(AuditEntry.scheme == SCHEME_HMAC).limit(1)
+        ).first()
+        conn.rollback()
+    return found is not None

@@ -372,7 +372,8 @@ class Seizure(Base):
 
 
 class AuditEntry(Base):
-    """One entry of the hash-chained audit log (see :mod:`vigia.store.audit`)."""
+    """One entry of the MAC-chained audit log (see :mod:`vigia.store.audit`); append-only
+    (triggers refuse UPDATE and DELETE, migration 0003)."""
 
     __tablename__ = "audit_log"
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -384,13 +385,16 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    scheme: Mapped[str] = mapped_column(String(16), server_default="sha256")
+    """How ``hash`` is computed: 'hmac-sha256' (keyed) or 'sha256' (entries of older versions)."""
 
 
 class AuditHead(Base):
     """The single row holding the last sequence number and hash of the audit log.
 
     Appending locks this row, so the chain never forks; verifying compares the last entry
-    with it, so removing entries at the end of the log is detected too.
+    with it, so removing entries at the end of the log is detected too. Triggers let it only
+    move forward (a larger ``seq``) and refuse DELETE (migration 0003).
     """
 
     __tablename__ = "audit_head"

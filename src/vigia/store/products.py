@@ -400,14 +400,21 @@ def _partner_product(session: Session, actor: User, product_id: str) -> Product:
     return product
 
 
-def get_product(session: Session, actor: User, product_id: str) -> Product:
+def get_product(
+    session: Session,
+    actor: User,
+    product_id: str,
+    *,
+    details: Mapping[str, Any] | None = None,
+) -> Product:
     """One product; partners only reach products released to their agency (else
-    :class:`NotFound`), and not once withdrawn (:class:`Gone`)."""
+    :class:`NotFound`), and not once withdrawn (:class:`Gone`). The read is audited with
+    ``details`` (e.g. the format and language of a rendering)."""
     if actor.is_partner:
         product = _partner_product(session, actor, product_id)
     else:
         product = _get(session, product_id)
-    audit(session, actor.username, "read", "product", product_id)
+    audit(session, actor.username, "read", "product", product_id, details)
     return product
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "hash_token",
     "list_agencies",
     "list_users",
+    "record_failed_login",
     "revoke_token",
     "revoke_user_tokens",
     "role_agency_problem",
@@ -328,14 +329,36 @@ def user_for_token(session: Session, token: str, *, now: datetime | None = None)
     return user
 
 
+#: Actor of the entries of requests that no user is logged in for.
+ANONYMOUS = "anonymous"
+
+
 def revoke_token(session: Session, token: str, *, now: datetime | None = None) -> None:
-    """Revoke one bearer token (log-out); unknown tokens are ignored."""
-    tok = session.execute(
-        select(Token).where(Token.token_hash == hash_token(token))
-    ).scalar_one_or_none()
-    if tok is not None and not tok.revoked:
+    """Revoke one bearer token (log-out, audited as 'logout'); unknown tokens are ignored."""
+    row = session.execute(
+        select(Token, User.username)
+        .join(User, User.id == Token.user_id)
+        .where(Token.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return
+    tok, username = row
+    if not tok.revoked:
+        t = _now(now)
+        lock_audit(session)
         tok.revoked = True
-        tok.revoked_at = _now(now)
+        tok.revoked_at = t
+        audit(session, username, "logout", "user", username, now=t)
+
+
+def record_failed_login(
+    session: Session, username: str, *, reason: str = "refused", now: datetime | None = None
+) -> None:
+    """Audit a refused log-in: the username tried (cut to 64 characters), never the password,
+    and why (``refused``: unknown user or wrong password; ``throttled``: too many failures)."""
+    tried = username[:64]
+    details = {"username": tried, "reason": reason}
+    audit(session, ANONYMOUS, "login_failed", "user", tried, details, now=_now(now))
 
 
 def revoke_user_tokens(session: Session, user: User, *, now: datetime | None = None) -> int:
