@@ -40,7 +40,8 @@ line (exit status 2) and the API answers it with the status that
     │   ├── Conflict                  not in a state that allows it                 (409)
     │   ├── Gone                      given once, since withdrawn                   (410)
     │   └── ValidationError           bad input; ``problems`` lists them all        (422)
-    └── AuditUnavailable              the audit log cannot be written               (503)
+    ├── AuditUnavailable              the audit log cannot be written               (503)
+    └── RenderUnavailable             a rendering not made within its time limit    (503)
 
 Errors that come from bad input carry the byte offset (from the start of the source) where the
 problem was found, when there is one, so that an analyst can locate it.
@@ -214,3 +215,12 @@ class ValidationError(StoreError):
 
 class AuditUnavailable(VigiaError):
     """The audit log could not be written: the read it records must not be answered."""
+
+
+class RenderUnavailable(VigiaError):
+    """A rendering was not made within its time limit (the render workers are busy or it is too
+    slow): the client may try again after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)

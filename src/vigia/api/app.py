@@ -41,6 +41,7 @@ from vigia.errors import (
     PermissionDenied,
     ProductError,
     RenderError,
+    RenderUnavailable,
     TearlineError,
     ValidationError,
     VigiaError,
@@ -69,6 +70,7 @@ STATUS_OF: tuple[tuple[type[VigiaError], int], ...] = (
     (MarkingError, 422),
     (RenderError, 422),
     (AuditUnavailable, 503),
+    (RenderUnavailable, 503),
 )
 
 
@@ -101,7 +103,10 @@ async def _vigia_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, cls):
             if isinstance(exc, ValidationError):
                 return _error(status, exc.message, problems=exc.problems)
-            return _error(status, exc.message)
+            resp = _error(status, exc.message)
+            if isinstance(exc, RenderUnavailable):
+                resp.headers["Retry-After"] = str(exc.retry_after_s)
+            return resp
     return _error(400, exc.message if isinstance(exc, VigiaError) else str(exc))
 
 
