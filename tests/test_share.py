@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -511,6 +512,43 @@ def test_pdf_banner_on_every_page() -> None:
     )  # fmt: skip
     text = "\n".join(pdf_pages_text(render.render_pdf(analyst, audience="analyst")))
     assert "SECRET//NOFORN" in text and MISSION in text.replace("\n", "")
+
+
+def test_pdf_wrap_keeps_every_character_and_fits_the_line() -> None:
+    from fpdf.fonts import CORE_FONTS_CHARWIDTHS
+
+    widths = CORE_FONTS_CHARWIDTHS["helvetica"]
+    text = "; ".join(f"col_{i}=value {i * 7919}" for i in range(60)) + "\n\n" + "x" * 400
+    lines = render.pdf_wrap(text, widths, 2.5, 120.0)
+    assert len(lines) > 5
+    for line in lines:
+        assert sum(widths[c] for c in line) * 2.5 / 1000 <= 120.0
+    # breaks drop one space each (or cut a word), never any other character
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "").replace("\n", "")
+    assert "" in lines  # the empty paragraph is kept as an empty line
+    assert render.pdf_wrap("", widths, 2.5, 120.0) == [""]
+
+
+def test_pdf_table_rows_break_as_fpdf2_does() -> None:
+    """The rows of an analyst body are laid out line for line as ``multi_cell`` laid them out
+    (only faster): the same lines, at the same places."""
+    from fpdf import FPDF
+
+    rows = [{f"c{k}": f"value-{i}-{k} " * (1 + k % 3) for k in range(25)} for i in range(30)]
+    p = sortie_summary(
+        {"mission_id": MISSION}, [make_site()], marking=MARKING, author="ana", created=T0
+    )
+    p = dataclasses.replace(p, body={"rows": rows})
+    pages = pdf_pages_text(render.render_pdf(p, audience="analyst"))
+    shown = [ln for pg in pages for ln in pg.split("\n")]
+    ref = FPDF(format="A4")
+    ref.add_page()
+    ref.set_font("Helvetica", "", 7)
+    for r in rows:
+        text = "; ".join(f"{c}={v}" for c, v in r.items())
+        expected = ref.multi_cell(0, 3.5, text, align="L", dry_run=True, output="LINES")
+        at = shown.index(expected[0])
+        assert shown[at : at + len(expected)] == expected
 
 
 def test_pdf_text_is_latin1_only() -> None:

@@ -43,8 +43,9 @@ line (exit status 2) and the API answers it with the status that
     │   ├── Gone                      given once, since withdrawn                   (410)
     │   └── ValidationError           bad input; ``problems`` lists them all        (422)
     │       └── WeakPassword          a password the policy refuses                 (422)
-    └── AuditUnavailable              the audit log cannot be written               (503)
-        └── AuditKeyError             the audit key file is missing or not private  (503)
+    ├── AuditUnavailable              the audit log cannot be written               (503)
+    │   └── AuditKeyError             the audit key file is missing or not private  (503)
+    └── RenderUnavailable             a rendering not made within its time limit    (503)
 
 Errors that come from bad input carry the byte offset (from the start of the source) where the
 problem was found, when there is one, so that an analyst can locate it.
@@ -240,3 +241,12 @@ class AuditUnavailable(VigiaError):
 class AuditKeyError(AuditUnavailable):
     """The audit MAC key file is missing, unreadable or readable by others: entries can be
     neither written nor verified (``vigia audit verify`` exits 2, never 'ok')."""
+
+
+class RenderUnavailable(VigiaError):
+    """A rendering was not made within its time limit (the render workers are busy or it is too
+    slow): the client may try again after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)

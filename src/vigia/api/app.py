@@ -47,6 +47,7 @@ from vigia.errors import (
     PermissionDenied,
     ProductError,
     RenderError,
+    RenderUnavailable,
     TearlineError,
     ValidationError,
     VigiaError,
@@ -86,6 +87,7 @@ STATUS_OF: tuple[tuple[type[VigiaError], int], ...] = (
     (MarkingError, 422),
     (RenderError, 422),
     (AuditUnavailable, 503),
+    (RenderUnavailable, 503),
 )
 
 
@@ -192,7 +194,7 @@ async def _vigia_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ValidationError):
         return _error(status, exc.message, problems=exc.problems)
     resp = _error(status, message)
-    if isinstance(exc, LoginThrottled):
+    if isinstance(exc, (LoginThrottled, RenderUnavailable)):
         resp.headers["Retry-After"] = str(exc.retry_after_s)
     return resp
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
+from vigia.api.cache import Principal
 from vigia.api.deps import Session_, Staff, State, Supervisor, Who, actor
 from vigia.api.schemas import (
     ApproveIn,
@@ -16,9 +18,10 @@ from vigia.api.schemas import (
     RejectIn,
     WithdrawIn,
 )
+from vigia.api.state import ApiState
 from vigia.api.views import partner_product_view, product_view, usernames
 from vigia.app.delivery import deliver_release, retract_withdrawn
-from vigia.app.products import FORMATS, DraftRequest, draft_product, render_product
+from vigia.app.products import FORMATS, DraftRequest, RenderInput, draft_product, render_input
 from vigia.share.codec import tearline_from_dict
 from vigia.store import (
     approve_release,
@@ -26,9 +29,12 @@ from vigia.store import (
     list_products,
     partner_tearline,
     partner_tearlines,
+    product_read_record,
+    read_product,
     reject_product,
     withdraw_release,
 )
+from vigia.store.audit import AuditRecord
 
 router = APIRouter(prefix="/api", tags=["products"])
 
@@ -107,24 +113,46 @@ def one(product_id: ProductIdPath, who: Who, session: Session_) -> dict[str, Any
     return product_view(p, _names(session, p))
 
 
+def _render_input(
+    state: ApiState, who: Principal, product_id: str, fmt: str, lang: str
+) -> tuple[RenderInput, AuditRecord]:
+    """What the rendering needs, read in one read transaction (no write lock), and the audit
+    entry of that read."""
+    with state.store.read_only() as s:
+        user = actor(s, who)
+        p = read_product(s, user, product_id)  # NotFound / Gone before anything else
+        record = product_read_record(user, product_id, {"format": fmt, "lang": lang})
+        return render_input(s, p, fmt, lang, viewer=user), record
+
+
 @router.get(
     "/products/{product_id}/render",
     response_class=Response,
-    responses={200: {"content": {t: {} for t, _ in FORMATS.values()}}},
+    responses={
+        200: {"content": {t: {} for t, _ in FORMATS.values()}},
+        410: {"description": "the release to the user's agency was withdrawn"},
+        503: {"description": "not rendered within the time limit: see Retry-After"},
+    },
 )
-def render(
+async def render(
     product_id: ProductIdPath,
     who: Who,
-    session: Session_,
+    state: State,
     format: FormatQuery = "html",
     lang: Annotated[Lang | None, Query()] = None,
 ) -> Response:
     """The product as a file: HTML, PDF, JSON, GeoJSON, KML (Google Earth) or Cursor-on-Target.
-    Partner users get the tearline rendering only."""
-    user = actor(session, who)
-    language = lang or who.language
-    p = get_product(session, user, product_id, details={"format": format, "lang": language})
-    out = render_product(session, p, format, language, viewer=user)
+    Partner users get the tearline rendering only.
+
+    The access check reads in a read transaction, the read's audit entry is committed (group
+    commit) before anything is rendered, and the rendering is made with no transaction open, by
+    the render workers or from the cache of renderings (:mod:`vigia.app.renders`).
+    """
+    inp, record = await run_in_threadpool(
+        _render_input, state, who, product_id, format, lang or who.language
+    )
+    await state.sink.append(record)  # committed before the rendering starts
+    out = await state.renders.render(inp)
     disposition = "inline" if format == "html" else "attachment"
     return Response(
         out.data,

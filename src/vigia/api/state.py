@@ -17,6 +17,7 @@ from vigia.api.cache import Principal, TokenCache
 from vigia.api.geo import FileCache
 from vigia.api.partner import INDEX_TTL_S, PartnerIndex, TearlineCache, build_partner_index
 from vigia.api.views import ChipIndex
+from vigia.app.renders import RENDERS_DIR, RenderPool
 from vigia.share.tak import TakTarget
 from vigia.store import (
     Site,
@@ -74,6 +75,8 @@ class ApiState:
     tearlines: TearlineCache = field(init=False)
     chips: ChipIndex = field(init=False)
     files: FileCache = field(init=False)
+    renders: RenderPool = field(init=False)
+    """Product renderings: worker processes (started lazily), time limit, cache."""
     _partner: dict[int, PartnerIndex] = field(init=False, default_factory=dict)
     _locks: dict[int, asyncio.Lock] = field(init=False, default_factory=dict)
     _refreshing: set[int] = field(init=False, default_factory=set)
@@ -88,6 +91,7 @@ class ApiState:
         self.tearlines = TearlineCache()
         self.chips = ChipIndex(self.catalog)
         self.files = FileCache(self.catalog)
+        self.renders = RenderPool(self.data_dir / RENDERS_DIR)
 
     # --- who is asking --------------------------------------------------------------------------
     def principal_sync(self, token: str) -> Principal:
@@ -192,7 +196,9 @@ class ApiState:
         return AuditRecord(who.username, "read", "site", None, details)
 
     def close(self) -> None:
-        """Stop the audit writer, checkpoint the audit head and close the store."""
+        """Stop the render workers and the audit writer, checkpoint the audit head and close
+        the store."""
+        self.renders.close()
         self.sink.close()
         try:
             self.store.checkpoint()

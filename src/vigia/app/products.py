@@ -10,8 +10,10 @@ fields, even of an altered row.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.orm import Session
 
+from vigia import __version__
+from vigia.errors import RenderError
 from vigia.share import products as share_products
 from vigia.share.codec import tearline_dict, tearline_from_dict
 from vigia.share.markings import Marking
@@ -51,10 +55,14 @@ from vigia.store.catalog import Catalog
 
 __all__ = [
     "FORMATS",
+    "RENDER_VERSION",
     "DraftRequest",
+    "RenderInput",
     "Rendered",
     "chip_sources",
     "draft_product",
+    "render_bytes",
+    "render_input",
     "render_product",
     "share_product",
 ]
@@ -70,36 +78,66 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 
 
-def _marking(p: Product) -> Marking:
-    caveats = [c for c in (p.caveats or "").split("//") if c]
-    return Marking(p.classification, caveats, p.releasable_to)
-
-
-def share_product(session: Session, p: Product, lang: str = "en") -> share_products.Product:
-    """The stored product as a :class:`vigia.share.products.Product` (for analyst renderings)."""
+def _analyst_fields(session: Session, p: Product) -> dict[str, Any]:
+    """What the analyst rendering of ``p`` shows, as plain data (see :class:`RenderInput`)."""
     author = session.get(User, p.author_id)
-    tl = tearline_from_dict(p.tearline, released=p.approved_at if p.state == "released" else None)
     release = None
     if p.state == "released" and p.approved_at is not None:
         approver = session.get(User, p.approver_id) if p.approver_id is not None else None
         countries = sorted({r.agency.country for r in p.releases}) or ["MEX"]
-        release = share_products.Release(
-            approver.username if approver else "?", p.approved_at, ",".join(countries)
-        )
+        release = {
+            "approved_by": approver.username if approver else "?",
+            "approved_at": p.approved_at,
+            "countries": ",".join(countries),
+        }
+    return {
+        "kind": p.kind,
+        "created": p.created_at,
+        "classification": p.classification,
+        "caveats": p.caveats,
+        "releasable_to": list(p.releasable_to),
+        "author": author.username if author else "?",
+        "body": p.body,
+        "tearline": p.tearline,
+        "release": release,
+        # withdrawals change no analyst rendering today; they are part of its version anyway
+        "releases": [
+            [r.agency.code, r.active, r.withdrawn_at, r.withdrawal_reason] for r in p.releases
+        ],
+    }
+
+
+def _analyst_product(
+    product_id: str, fields: Mapping[str, Any], released: datetime | None, lang: str
+) -> share_products.Product:
+    caveats = [c for c in (fields["caveats"] or "").split("//") if c]
+    rel = fields["release"]
     return share_products.Product(
-        kind=p.kind,
-        id=p.product_id,
-        created=p.created_at,
-        marking=_marking(p),
-        author=author.username if author else "?",
+        kind=fields["kind"],
+        id=product_id,
+        created=fields["created"],
+        marking=Marking(fields["classification"], caveats, fields["releasable_to"]),
+        author=fields["author"],
         lang=lang,
-        body=p.body,
-        tearline=tl,
-        release=release,
+        body=fields["body"],
+        tearline=tearline_from_dict(fields["tearline"], released=released),
+        release=None
+        if rel is None
+        else share_products.Release(rel["approved_by"], rel["approved_at"], rel["countries"]),
     )
 
 
+def share_product(session: Session, p: Product, lang: str = "en") -> share_products.Product:
+    """The stored product as a :class:`vigia.share.products.Product` (for analyst renderings)."""
+    released = p.approved_at if p.state == "released" else None
+    return _analyst_product(p.product_id, _analyst_fields(session, p), released, lang)
+
+
 # --- rendering --------------------------------------------------------------------------------
+#: Part of every render's cache key: bump it when a renderer's output changes for the same input.
+RENDER_VERSION = 1
+
+
 @dataclass(frozen=True, slots=True)
 class Rendered:
     """A rendered file: bytes, media type and a file name."""
@@ -109,6 +147,61 @@ class Rendered:
     filename: str
 
 
+@dataclass(frozen=True, slots=True)
+class RenderInput:
+    """Everything one rendering needs, read from the store and detached from it (plain data,
+    so that it can cross to a worker process): :func:`render_input` reads it,
+    :func:`render_bytes` renders it with no database at hand.
+
+    ``viewer`` is the viewer's tearline class, ``staff`` or ``partner:<AGENCY>``; ``tearline``
+    is the stored tearline as that viewer may be given it; ``analyst`` holds the fields of the
+    whole product for staff HTML, PDF and JSON, else None.
+    """
+
+    product_id: str
+    fmt: str
+    lang: str
+    viewer: str
+    tearline: dict[str, Any]
+    released: datetime | None
+    analyst: dict[str, Any] | None
+
+    @property
+    def media_type(self) -> str:
+        """The media type of the rendering."""
+        return FORMATS[self.fmt][0]
+
+    @property
+    def filename(self) -> str:
+        """The file name the rendering is offered under."""
+        suffix = "-full" if self.analyst is not None else ""
+        return f"{self.product_id}{suffix}-{self.lang}.{FORMATS[self.fmt][1]}"
+
+    def key(self) -> str:
+        """The version of this rendering (SHA-256, hex): of the product id, format, language,
+        viewer class and every input of the rendering, so that any change to the product (an
+        edit, an approval, a withdrawal) or to what the viewer may see gives another key."""
+        doc = {
+            "render_version": RENDER_VERSION,
+            "vigia": __version__,
+            "product_id": self.product_id,
+            "fmt": self.fmt,
+            "lang": self.lang,
+            "viewer": self.viewer,
+            "released": self.released,
+            "tearline": self.tearline,
+            "analyst": self.analyst,
+        }
+        text = json.dumps(doc, sort_keys=True, default=_key_default, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _key_default(v: Any) -> str:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    raise TypeError(f"not part of a render key: {type(v).__name__}")
+
+
 def _cot_document(tl: Tearline, lang: str) -> bytes:
     root = ET.Element("events")
     for ev in cot_events(tl, lang=lang):
@@ -116,33 +209,56 @@ def _cot_document(tl: Tearline, lang: str) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
 
 
-def render_product(session: Session, p: Product, fmt: str, lang: str, *, viewer: User) -> Rendered:
-    """Render a stored product for ``viewer``: for a partner the tearline only, naming only the
-    sites their agency may see (:func:`vigia.store.partner_tearline`); for staff the whole
-    product (HTML, PDF and JSON; GeoJSON, KML and CoT are tearline renderings for everyone)."""
-    media_type, ext = FORMATS[fmt]
+def render_input(session: Session, p: Product, fmt: str, lang: str, *, viewer: User) -> RenderInput:
+    """What rendering ``p`` as ``fmt`` in ``lang`` for ``viewer`` needs: for a partner the
+    tearline only, naming only the sites their agency may see (:func:`vigia.store.
+    partner_tearline`); for staff the whole product (HTML, PDF and JSON; GeoJSON, KML and CoT
+    are tearline renderings for everyone). Reads only: ``p`` comes from
+    :func:`vigia.store.get_product`, which checks and audits the viewer's access."""
+    if fmt not in FORMATS:
+        raise RenderError(f"no rendering {fmt!r}: one of {', '.join(FORMATS)}")
     partner = viewer.is_partner
-    released = p.approved_at if p.state == "released" else None
-    tl = tearline_from_dict(partner_tearline(session, viewer, p), released=released)
+    analyst = None
+    if not partner and fmt in ("html", "pdf", "json"):
+        analyst = _analyst_fields(session, p)
+    return RenderInput(
+        product_id=p.product_id,
+        fmt=fmt,
+        lang=lang,
+        viewer=f"partner:{viewer.agency_code}" if partner else "staff",
+        tearline=partner_tearline(session, viewer, p),
+        released=p.approved_at if p.state == "released" else None,
+        analyst=analyst,
+    )
+
+
+def render_bytes(inp: RenderInput) -> bytes:
+    """The rendering of ``inp`` (pure: no database, no files)."""
+    tl = tearline_from_dict(inp.tearline, released=inp.released)
     source: share_products.Product | Tearline = tl
     audience: Literal["partner", "analyst"] = "partner"
-    if not partner and fmt in ("html", "pdf", "json"):
-        source = share_product(session, p, lang)
+    if inp.analyst is not None:
+        source = _analyst_product(inp.product_id, inp.analyst, inp.released, inp.lang)
         audience = "analyst"
+    fmt, lang = inp.fmt, inp.lang
     if fmt == "html":
-        data = render_html(source, lang=lang, audience=audience).encode("utf-8")
-    elif fmt == "pdf":
-        data = render_pdf(source, lang=lang, audience=audience)
-    elif fmt == "json":
-        data = render_json(source, audience=audience).encode("utf-8")
-    elif fmt == "geojson":
-        data = render_geojson(tl, ce90_polygons=True).encode("utf-8")
-    elif fmt == "kml":
-        data = render_kml(tl, lang=lang).encode("utf-8")
-    else:
-        data = _cot_document(tl, lang)
-    suffix = "" if partner else "-full" if fmt in ("html", "pdf", "json") else ""
-    return Rendered(data, media_type, f"{p.product_id}{suffix}-{lang}.{ext}")
+        return render_html(source, lang=lang, audience=audience).encode("utf-8")
+    if fmt == "pdf":
+        return render_pdf(source, lang=lang, audience=audience)
+    if fmt == "json":
+        return render_json(source, audience=audience).encode("utf-8")
+    if fmt == "geojson":
+        return render_geojson(tl, ce90_polygons=True).encode("utf-8")
+    if fmt == "kml":
+        return render_kml(tl, lang=lang).encode("utf-8")
+    return _cot_document(tl, lang)
+
+
+def render_product(session: Session, p: Product, fmt: str, lang: str, *, viewer: User) -> Rendered:
+    """Render a stored product for ``viewer`` in this thread (:func:`render_input`, then
+    :func:`render_bytes`); the API renders in :class:`vigia.app.renders.RenderPool` instead."""
+    inp = render_input(session, p, fmt, lang, viewer=viewer)
+    return Rendered(render_bytes(inp), inp.media_type, inp.filename)
 
 
 # --- drafting ---------------------------------------------------------------------------------

@@ -19,11 +19,13 @@ import json
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib.resources import files
+from itertools import accumulate
 from typing import Any, Final
 
 import jinja2
@@ -620,7 +622,57 @@ def _pdf_kv(pdf: Any, key: str, value: str) -> None:
     if "\n" not in text and pdf.get_string_width(text) <= room:
         pdf.cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")  # one line: no line breaking
     else:
-        pdf.multi_cell(0, 5, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        _pdf_paragraph(pdf, text, 5)
+
+
+def pdf_wrap(text: str, widths: Mapping[str, int], size_mm: float, room_mm: float) -> list[str]:
+    """``text`` broken into lines no wider than ``room_mm`` when set in a core font whose
+    character widths (thousandths of the font size) are ``widths``, at ``size_mm``.
+
+    Greedy, at the last space that fits; a word wider than a line is cut. Each line is found by
+    a bisection in the running sum of the character widths, computed once: fpdf2's own
+    ``multi_cell`` measures a line again for every character added to it (quadratic in the line
+    length: 17 s for the PDF of a sortie summary of 3,000 observations). Every character is
+    kept, bar the one space at each break.
+
+    >>> pdf_wrap("aa bb cc", {"a": 500, "b": 500, "c": 500, " ": 250}, 1.0, 2.3)
+    ['aa bb', 'cc']
+    """
+    room = room_mm * 1000.0 / size_mm
+    lines: list[str] = []
+    for para in text.split("\n"):
+        cum = [0, *accumulate(widths.get(c, 0) for c in para)]
+        start, n = 0, len(para)
+        while True:
+            # the longest para[start:end] whose width fits
+            end = bisect_right(cum, cum[start] + room) - 1
+            if end >= n:
+                lines.append(para[start:])
+                break
+            brk = para.rfind(" ", start, end + 1)
+            if brk > start:
+                lines.append(para[start:brk])
+                start = brk + 1
+            else:  # no space that fits: cut the word
+                end = max(end, start + 1)
+                lines.append(para[start:end])
+                start = end
+    return lines
+
+
+def _pdf_paragraph(pdf: Any, text: str, line_h_mm: float) -> None:
+    """``text`` (Latin-1) in the current core font from the current x to the right margin, one
+    :meth:`text` per line (see :func:`pdf_wrap`), breaking pages as :meth:`cell` would."""
+    x = pdf.get_x()
+    room = pdf.w - pdf.r_margin - x - 2 * pdf.c_margin
+    baseline = 0.5 * line_h_mm + 0.3 * pdf.font_size
+    for line in pdf_wrap(text, pdf.current_font.cw, pdf.font_size, room):
+        if pdf.will_page_break(line_h_mm):
+            pdf.add_page()
+        y = pdf.get_y()
+        if line:
+            pdf.text(x + pdf.c_margin, y + baseline, line)
+        pdf.set_y(y + line_h_mm)
 
 
 def _pdf_heading(pdf: Any, text: str, size: int = 12) -> None:
@@ -720,7 +772,7 @@ def render_pdf(
                         f"{c}={v}" for c, v in zip(section["columns"], row, strict=True) if v
                     )
                     pdf.set_font("Helvetica", "", 7)
-                    pdf.multi_cell(0, 3.5, latin1(text), align="L", new_x="LMARGIN", new_y="NEXT")
+                    _pdf_paragraph(pdf, latin1(text), 3.5)
                     pdf.ln(1)
             elif section["pairs"]:
                 for k, v in section["pairs"]:

@@ -22,7 +22,7 @@ from vigia.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationE
 from vigia.share.codec import restrict_tearline
 from vigia.share.markings import Marking, MarkingError, portal_ceiling
 from vigia.share.products import ReleaseError, check_releasable, check_two_person
-from vigia.store.audit import audit, canonical_json, lock_audit
+from vigia.store.audit import AuditRecord, audit, canonical_json, lock_audit
 from vigia.store.models import (
     PRODUCT_KINDS,
     PRODUCT_STATES,
@@ -44,7 +44,9 @@ __all__ = [
     "partner_tearline",
     "partner_tearlines",
     "product_marking",
+    "product_read_record",
     "products_for_agency",
+    "read_product",
     "reject_product",
     "released_tearline",
     "update_draft",
@@ -400,6 +402,23 @@ def _partner_product(session: Session, actor: User, product_id: str) -> Product:
     return product
 
 
+def read_product(session: Session, actor: User, product_id: str) -> Product:
+    """One product, unaudited: partners only reach products released to their agency (else
+    :class:`NotFound`), and not once withdrawn (:class:`Gone`). The caller must commit
+    :func:`product_read_record` before it answers (see :func:`get_product`)."""
+    if actor.is_partner:
+        return _partner_product(session, actor, product_id)
+    return _get(session, product_id)
+
+
+def product_read_record(
+    actor: User, product_id: str, details: Mapping[str, Any] | None = None
+) -> AuditRecord:
+    """The audit entry of ``actor`` reading product ``product_id``, with ``details`` (e.g. the
+    format and language of a rendering)."""
+    return AuditRecord(actor.username, "read", "product", product_id, dict(details or {}))
+
+
 def get_product(
     session: Session,
     actor: User,
@@ -407,14 +426,10 @@ def get_product(
     *,
     details: Mapping[str, Any] | None = None,
 ) -> Product:
-    """One product; partners only reach products released to their agency (else
-    :class:`NotFound`), and not once withdrawn (:class:`Gone`). The read is audited with
-    ``details`` (e.g. the format and language of a rendering)."""
-    if actor.is_partner:
-        product = _partner_product(session, actor, product_id)
-    else:
-        product = _get(session, product_id)
-    audit(session, actor.username, "read", "product", product_id, details)
+    """:func:`read_product`, audited (with ``details``) in the session's transaction."""
+    product = read_product(session, actor, product_id)
+    r = product_read_record(actor, product_id, details)
+    audit(session, r.actor, r.action, r.object_type, r.object_id, r.details, now=r.time)
     return product
 
 
