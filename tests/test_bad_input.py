@@ -3,12 +3,23 @@ from the CLI; never a 5xx, a traceback or a hang."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import subprocess
 import sys
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from tests.helpers.api import SITES, Api
+from vigia.coverage import demo_aois_path, load_aois
+from vigia.errors import ConsentError, ValidationError
+from vigia.store import Store, db_error_summary, normalise_amount
 
 ROOT = Path(__file__).resolve().parents[1]
 CHEYENNE = ROOT / "tests" / "data" / "realdata" / "Cheyenne.bin"
@@ -37,7 +48,7 @@ def _one_line_error(r: subprocess.CompletedProcess[str], *names: str) -> None:
         assert name in lines[0], lines[0]
 
 
-# --- output files the CLI cannot write ----------------------------------------------------------
+# --- output files the CLI cannot write -----------------------------------------------------------
 MISSING = "/nonexistent/dir"
 COMMANDS = {
     "telemetry": ["telemetry", str(CHEYENNE), "-o", f"{MISSING}/t.parquet"],
@@ -72,3 +83,208 @@ def test_telemetry_writer_failing_on_its_thread_ends_the_command(tmp_path: Path)
     target.mkdir()
     r = _vigia("telemetry", str(CHEYENNE), "-o", str(target), timeout_s=30)
     _one_line_error(r, str(target))
+
+
+# --- dates a user may enter ----------------------------------------------------------------------
+OK_ACTION = {"kind": "operation", "date": "2026-05-03"}
+PILLS = {"substance": "fentanyl_pills", "amount": 1000, "unit": "count"}
+
+
+def _refused(r: Any, *words: str) -> str:
+    assert r.status_code == 422, (r.status_code, r.text[:400])
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and detail
+    for w in words:
+        assert w.lower() in detail.lower(), detail
+    return detail
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "9999-12-31T23:59:59-14:00",
+        "0001-01-01T00:00:00+14:00",
+        "2100-01-01T00:00:00Z",
+        "9999-12-31",
+    ],
+)
+def test_an_action_dated_outside_2000_2100_is_a_422(api: Api, when: str) -> None:
+    api.release(SITES[0], ["SEMAR"])
+    api.headers("semar.oficial")
+    before = api.counts()
+    r = api.post(f"/api/sites/{SITES[0]}/actions", "semar.oficial", json=OK_ACTION | {"date": when})
+    _refused(r, "date", "2000-01-01")
+    assert api.counts() == before
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        ("0001-01-01T00:00:00Z", "2026-05-01T00:00:00Z"),
+        ("2026-05-01T00:00:00Z", "9999-12-31T23:59:59-14:00"),
+        ("0001-01-01T00:00:00+14:00", "0001-01-02T00:00:00+14:00"),
+    ],
+)
+def test_a_digest_period_outside_2000_2100_is_a_422(api: Api, period: tuple[str, str]) -> None:
+    api.headers("ana")
+    before = api.counts()
+    body = {"kind": "digest", "period_start": period[0], "period_end": period[1]}
+    r = api.post("/api/products", "ana", json=body)
+    _refused(r, "period_", "2000-01-01")
+    assert api.counts() == before
+
+
+def test_the_store_refuses_an_implausible_action_date_too(store: Store) -> None:
+    """The last line: a caller that bypasses the API's models gets a ValidationError."""
+    from vigia.store.actions import _occurred
+
+    for when in (
+        datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-14))),
+        date(1, 1, 1),
+    ):
+        with pytest.raises(ValidationError, match="2000-01-01"):
+            _occurred(when)
+
+
+def test_plan_run_refuses_a_start_outside_2000_2100() -> None:
+    r = _vigia(
+        "plan",
+        "run",
+        "--aois",
+        str(demo_aois_path()),
+        "--base",
+        "24.8,-107.4",
+        "--start",
+        "9999-12-31T23:59:59-14:00",
+    )
+    _one_line_error(r, "--start", "2000-01-01")
+
+
+# --- amounts -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "seizure",
+    [
+        {"substance": "methamphetamine", "amount": 5e-324, "unit": "g"},
+        {"substance": "methamphetamine", "amount": 1e-300, "unit": "kg"},
+        {"substance": "precursor_chemical", "amount": 1e-12, "unit": "L"},
+        {"substance": "fentanyl_powder", "amount": 1e300, "unit": "lb"},
+        {"substance": "fentanyl_pills", "amount": 1e15, "unit": "count"},
+    ],
+)
+def test_an_amount_that_vanishes_or_explodes_in_the_store_units_is_a_422(
+    api: Api, seizure: dict[str, Any]
+) -> None:
+    api.release(SITES[0], ["SEMAR"])
+    api.headers("semar.oficial")
+    before = api.counts()
+    r = api.post(
+        f"/api/sites/{SITES[0]}/actions", "semar.oficial", json=OK_ACTION | {"seizures": [seizure]}
+    )
+    detail = _refused(r, "amount")
+    assert "seizures[0]" in detail, detail
+    assert api.counts() == before
+
+
+def test_the_store_bounds_amounts_in_its_units() -> None:
+    assert normalise_amount("methamphetamine", 1, "g") == (0.001, "kg")
+    for amount, unit in ((5e-324, "g"), (1e-7, "kg"), (2e9, "kg"), (1e12, "lb")):
+        with pytest.raises(ValidationError, match="outside"):
+            normalise_amount("methamphetamine", amount, unit)
+
+
+# --- no SQL parameters in logs -------------------------------------------------------------------
+PARAM_SENTINEL = "SNTL-PARAM-7731-notes"
+
+
+def test_a_database_error_logs_no_parameter_values(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The actions table is gone: the insert fails in the database. The request gets a 503,
+    and nothing logged holds the values the request sent."""
+    api.release(SITES[0], ["SEMAR"])
+    api.headers("semar.oficial")
+    engine = create_engine(api.database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE seizures")
+        conn.exec_driver_sql("DROP TABLE actions")
+    engine.dispose()
+    body = OK_ACTION | {"notes": PARAM_SENTINEL}
+    with caplog.at_level(logging.DEBUG):
+        r = api.post(f"/api/sites/{SITES[0]}/actions", "semar.oficial", json=body)
+    assert r.status_code == 503, r.text
+    assert PARAM_SENTINEL not in r.text
+    db_records = [rec for rec in caplog.records if "database error" in rec.getMessage()]
+    assert db_records, [rec.getMessage() for rec in caplog.records]
+    for rec in caplog.records:
+        text = rec.getMessage() + (
+            logging.Formatter().formatException(rec.exc_info) if rec.exc_info else ""
+        )
+        assert PARAM_SENTINEL not in text, text
+    assert "OperationalError" in db_records[0].getMessage()
+    assert "INSERT" in db_records[0].getMessage()
+
+
+def test_the_engine_hides_parameters_in_its_errors(store: Store) -> None:
+    with pytest.raises(DBAPIError) as info, store.transaction() as s:
+        s.execute(text("SELECT * FROM no_such_table WHERE x = :x"), {"x": PARAM_SENTINEL})
+    assert PARAM_SENTINEL not in str(info.value)
+    assert db_error_summary(info.value).endswith("in SELECT")
+
+
+# --- AOI files with impossible dates -------------------------------------------------------------
+def _aoi_doc(**props: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(demo_aois_path().read_text(encoding="utf-8"))
+    doc["features"][0]["properties"].update(props)
+    return doc
+
+
+AOI_NAME = "Culiacán – Tepuche"
+BAD_AOI_DATES = [
+    ("consent_from", "0001-01-01T00:00:00+14:00"),
+    ("consent_until", "9999-12-31T23:59:59-14:00"),
+    ("consent_from", "1969-12-31T23:59:59Z"),
+    ("revoked_at", "2100-01-01T00:00:00Z"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_AOI_DATES)
+def test_an_aoi_dated_outside_2000_2100_is_refused_naming_feature_and_field(
+    field: str, value: str
+) -> None:
+    doc = _aoi_doc(**{field: value})
+    assert doc["features"][0]["properties"]["name"] == AOI_NAME
+    with pytest.raises(ConsentError) as info:
+        load_aois(doc)
+    msg = info.value.message
+    assert "feature 0" in msg and AOI_NAME in msg and field in msg and "2000-01-01" in msg, msg
+
+
+@pytest.mark.parametrize(
+    ("props", "words"),
+    [
+        ({"consent_from": "0000-01-01T00:00:00Z"}, ["consent_from"]),
+        ({"consent_until": "10000-01-01T00:00:00Z"}, ["consent_until"]),
+        ({"consent_from": "2026-13-01T00:00:00Z"}, ["consent_from"]),
+        (
+            {"consent_from": "2026-06-01T00:00:00Z", "consent_until": "2026-05-01T00:00:00Z"},
+            ["consent_until", "consent_from"],
+        ),
+        ({"consent_until": "9999-12-31T23:59:59-14:00"}, ["consent_until", "2000-01-01"]),
+    ],
+)
+def test_compliance_with_an_impossible_aoi_date_is_one_line_exit_2(
+    tmp_path: Path, props: dict[str, Any], words: list[str]
+) -> None:
+    path = tmp_path / "aois.geojson"
+    path.write_text(json.dumps(_aoi_doc(**props)), encoding="utf-8")
+    r = _vigia(
+        "compliance", str(CHEYENNE), "--aois", str(path), "--terrain-height", "1800", "--json"
+    )
+    _one_line_error(r, "feature 0", AOI_NAME, *words)
+
+
+def test_an_aoi_revoked_before_its_consent_began_is_refused() -> None:
+    doc = _aoi_doc(state="revoked", revoked_at="2026-01-01T00:00:00Z")  # opens 2026-01-15
+    with pytest.raises(ConsentError, match="revoked_at is before consent_from") as info:
+        load_aois(doc)
+    assert AOI_NAME in info.value.message

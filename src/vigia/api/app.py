@@ -45,7 +45,7 @@ from vigia.errors import (
     ValidationError,
     VigiaError,
 )
-from vigia.store import open_store
+from vigia.store import db_error_summary, open_store
 
 __all__ = ["MAX_BODY_BYTES", "WEB_DIR", "create_app"]
 
@@ -164,7 +164,8 @@ class BodyLimit:
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
-    log.error("database error: %s", exc)
+    # the error's kind only: its message quotes the statement and may quote values sent
+    log.error("database error: %s", db_error_summary(exc))
     return _error(503, "the database is unavailable or busy; try again")
 
 

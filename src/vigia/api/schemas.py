@@ -11,9 +11,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from vigia.store import CLASSIFICATIONS, ROLES, SUBSTANCES
+from vigia.errors import ValidationError
+from vigia.store import CLASSIFICATIONS, ROLES, SUBSTANCES, normalise_amount
+from vigia.times import check_user_time
 
 __all__ = [
     "ActionIn",
@@ -38,8 +48,6 @@ __all__ = [
 
 #: Units a seizure may be reported in (normalised by the store to count, kg or L).
 UNITS = ("count", "kg", "g", "lb", "L", "gal")
-#: Earliest action date accepted.
-EARLIEST_ACTION = dt.date(2000, 1, 1)
 
 
 def _clean_text(v: str) -> str:
@@ -56,6 +64,8 @@ SiteId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 AgencyCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,15}$")]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Lang = Literal["en", "es"]
+#: A time a user may enter: with its offset, within :data:`vigia.times.USER_TIME_RANGE`.
+UserTime = Annotated[AwareDatetime, AfterValidator(check_user_time)]
 
 
 class _In(BaseModel):
@@ -155,8 +165,8 @@ class ProductIn(_In):
         default_factory=lambda: ["USA", "MEX"], min_length=1, max_length=20
     )
     mission_id: Annotated[Text, Field(min_length=1, max_length=128)] | None = None
-    period_start: AwareDatetime | None = None
-    period_end: AwareDatetime | None = None
+    period_start: UserTime | None = None
+    period_end: UserTime | None = None
     lang: Lang = "en"
 
     @field_validator("caveats", mode="before")
@@ -224,8 +234,17 @@ class SeizureIn(_In):
     """One quantity seized: pills by count, powders by mass, precursors by mass or volume."""
 
     substance: Literal[SUBSTANCES]  # type: ignore[valid-type]
-    amount: float = Field(gt=0, le=1e12, allow_inf_nan=False)
+    amount: float = Field(gt=0, allow_inf_nan=False)
     unit: Literal[UNITS]  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _normalisable(self) -> SeizureIn:
+        # the store's one rule (positive, finite, whole pills, within bounds in its units)
+        try:
+            normalise_amount(self.substance, self.amount, self.unit)
+        except ValidationError as exc:
+            raise ValueError(exc.message) from None
+        return self
 
 
 class ActionIn(_In):
@@ -241,11 +260,8 @@ class ActionIn(_In):
 
     @field_validator("date")
     @classmethod
-    def _not_too_old(cls, v: dt.date | dt.datetime) -> dt.date | dt.datetime:
-        day = v.date() if isinstance(v, dt.datetime) else v
-        if day < EARLIEST_ACTION:
-            raise ValueError(f"the action date must be on or after {EARLIEST_ACTION.isoformat()}")
-        return v
+    def _plausible(cls, v: dt.date | dt.datetime) -> dt.date | dt.datetime:
+        return check_user_time(v, "the action date")
 
 
 class SeizureOut(BaseModel):
