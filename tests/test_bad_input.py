@@ -13,10 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.helpers.api import SITES, Api
+from tests.helpers.users import SEED_USERS
 from vigia.coverage import demo_aois_path, load_aois
 from vigia.errors import ConsentError, ValidationError
 from vigia.store import Store, db_error_summary, normalise_amount
@@ -288,3 +296,53 @@ def test_an_aoi_revoked_before_its_consent_began_is_refused() -> None:
     with pytest.raises(ConsentError, match="revoked_at is before consent_from") as info:
         load_aois(doc)
     assert AOI_NAME in info.value.message
+
+
+# --- schemathesis over the whole API ------------------------------------------------------------
+#: Generated requests per operation (each sent as the four roles).
+FUZZ_EXAMPLES = 6
+ROLE_USERS = ("ana", "sam", "semar.enlace", "semar.oficial")
+
+
+def test_schemathesis_as_every_role_finds_no_5xx_and_no_undeclared_response(api: Api) -> None:
+    """Requests generated from /openapi.json, sent as an analyst, a supervisor, a partner
+    liaison and a partner officer: no 5xx, every status declared by its route, every body
+    valid against the declared schema (422 bodies included)."""
+    assert {SEED_USERS[u].role for u in ROLE_USERS} == {
+        "analyst",
+        "supervisor",
+        "partner-liaison",
+        "partner-officer",
+    }
+    api.release(SITES[0], ["SEMAR"])
+    api.draft(site_id=SITES[1])
+    headers = [api.headers(u) for u in ROLE_USERS]
+    app = api.client.app
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operations = [r.ok() for r in schema.get_all_operations()]  # type: ignore[union-attr]
+    assert len(operations) >= 19
+    # Logging out revokes the tokens the other operations are called with: it goes last.
+    operations.sort(key=lambda op: op.path == "/api/auth/logout")
+    checks = [not_a_server_error, status_code_conformance, response_schema_conformance]
+    failures: list[str] = []
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=FUZZ_EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            derandomize=True,
+        )
+        def run(case: Any) -> None:
+            for h in headers:
+                case.call_and_validate(headers=h, checks=checks)
+
+        try:
+            run()
+        except BaseException as exc:  # collect every operation's failure, then report them all
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
+    assert not failures, "\n\n".join(failures)

@@ -7,10 +7,10 @@ from starlette.concurrency import run_in_threadpool
 
 from vigia.api.cache import Principal
 from vigia.api.deps import BearerToken, State, Who
-from vigia.api.schemas import LoginIn, LoginOut, UserOut
+from vigia.api.schemas import COMMON_ERRORS, LoginIn, LoginOut, UserOut, error_responses
 from vigia.store import authenticate, hash_token, revoke_token
 
-router = APIRouter(prefix="/api", tags=["auth"])
+router = APIRouter(prefix="/api", tags=["auth"], responses=error_responses(*COMMON_ERRORS))
 
 
 def user_out(who: Principal) -> UserOut:
@@ -27,7 +27,7 @@ def user_out(who: Principal) -> UserOut:
 @router.post(
     "/auth/login",
     response_model=LoginOut,
-    responses={401: {"description": "wrong username or password"}},
+    responses=error_responses(429),
 )
 def login(body: LoginIn, state: State) -> LoginOut:
     """Check the password and issue a bearer token (valid 12 hours)."""

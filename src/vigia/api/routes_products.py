@@ -8,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Resp
 
 from vigia.api.deps import Session_, Staff, State, Supervisor, Who, actor
 from vigia.api.schemas import (
+    COMMON_ERRORS,
     ApproveIn,
     Lang,
     PartnerProduct,
@@ -15,6 +16,7 @@ from vigia.api.schemas import (
     ProductOut,
     RejectIn,
     WithdrawIn,
+    error_responses,
 )
 from vigia.api.views import partner_product_view, product_view, usernames
 from vigia.app.delivery import deliver_release, retract_withdrawn
@@ -30,7 +32,7 @@ from vigia.store import (
     withdraw_release,
 )
 
-router = APIRouter(prefix="/api", tags=["products"])
+router = APIRouter(prefix="/api", tags=["products"], responses=error_responses(*COMMON_ERRORS))
 
 ProductIdPath = Annotated[
     str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", description="product id")
@@ -49,7 +51,9 @@ def _names(session: Any, *products: Any) -> dict[int, str]:
     return usernames(session, people + [r.withdrawn_by for p in products for r in p.releases])
 
 
-@router.post("/products", status_code=201, response_model=ProductOut)
+@router.post(
+    "/products", status_code=201, response_model=ProductOut, responses=error_responses(403, 404)
+)
 def create(body: ProductIn, who: Staff, state: State) -> dict[str, Any]:
     """Draft a product (site report, sortie summary or digest) with its marking and tearline.
 
@@ -93,10 +97,7 @@ def index(who: Who, session: Session_) -> list[dict[str, Any]]:
 @router.get(
     "/products/{product_id}",
     response_model=ProductOut | PartnerProduct,
-    responses={
-        404: {"description": "no such product, or not released to the user's agency"},
-        410: {"description": "the release to the user's agency was withdrawn"},
-    },
+    responses=error_responses(404, 410),
 )
 def one(product_id: ProductIdPath, who: Who, session: Session_) -> dict[str, Any]:
     """One product: whole for staff, its tearline for partner users."""
@@ -110,7 +111,7 @@ def one(product_id: ProductIdPath, who: Who, session: Session_) -> dict[str, Any
 @router.get(
     "/products/{product_id}/render",
     response_class=Response,
-    responses={200: {"content": {t: {} for t, _ in FORMATS.values()}}},
+    responses={200: {"content": {t: {} for t, _ in FORMATS.values()}}, **error_responses(404, 410)},
 )
 def render(
     product_id: ProductIdPath,
@@ -135,7 +136,7 @@ def render(
 @router.get(
     "/products/{product_id}/chips/{name}",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}},
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404, 410)},
 )
 def product_chip(
     product_id: ProductIdPath, name: ChipNamePath, who: Who, session: Session_
@@ -149,7 +150,11 @@ def product_chip(
     raise HTTPException(404, f"no chip {name!r} in product {product_id}")
 
 
-@router.post("/products/{product_id}/approve", response_model=ProductOut)
+@router.post(
+    "/products/{product_id}/approve",
+    response_model=ProductOut,
+    responses=error_responses(403, 404, 409),
+)
 def approve(
     product_id: ProductIdPath,
     body: ApproveIn,
@@ -169,7 +174,11 @@ def approve(
     return view
 
 
-@router.post("/products/{product_id}/reject", response_model=ProductOut)
+@router.post(
+    "/products/{product_id}/reject",
+    response_model=ProductOut,
+    responses=error_responses(403, 404, 409),
+)
 def reject(
     product_id: ProductIdPath, body: RejectIn, who: Supervisor, state: State
 ) -> dict[str, Any]:
@@ -184,7 +193,7 @@ def reject(
 @router.post(
     "/products/{product_id}/withdraw",
     response_model=ProductOut,
-    responses={409: {"description": "the product is not released, or already withdrawn"}},
+    responses=error_responses(403, 404, 409),
 )
 def withdraw(
     product_id: ProductIdPath,

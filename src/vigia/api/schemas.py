@@ -26,12 +26,15 @@ from vigia.store import CLASSIFICATIONS, ROLES, SUBSTANCES, normalise_amount
 from vigia.times import check_user_time
 
 __all__ = [
+    "COMMON_ERRORS",
+    "ERROR_STATUSES",
     "ActionIn",
     "ActionOut",
     "AgencyOut",
     "ApproveIn",
     "AuditVerifyOut",
     "DeliveryOut",
+    "ErrorOut",
     "Indicator",
     "LoginIn",
     "LoginOut",
@@ -44,6 +47,8 @@ __all__ = [
     "SeizureIn",
     "StaffSite",
     "UserOut",
+    "ValidationErrorOut",
+    "error_responses",
 ]
 
 #: Units a seizure may be reported in (normalised by the store to count, kg or L).
@@ -340,3 +345,61 @@ class AuditVerifyOut(BaseModel):
     first_bad_seq: int | None
     problem: str | None
     message: str
+
+
+# --- errors -----------------------------------------------------------------------------------
+class ErrorOut(BaseModel):
+    """Every error of the API: ``{"detail": "clear message"}``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str
+
+
+class ValidationProblem(BaseModel):
+    """One problem of a request that does not fit its model: where, what, which kind."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(ErrorOut):
+    """422: the one-line message, and the problems: ``errors`` for a request that does not fit
+    its model, ``problems`` (text) for one a service refuses."""
+
+    errors: list[ValidationProblem] | None = None
+    problems: list[str] | None = None
+
+
+#: What each error status of the API means (the route decorators' ``responses=``).
+ERROR_STATUSES: dict[int, str] = {
+    400: "malformed request (e.g. a Content-Length that is not a number)",
+    401: "not logged in, or the token is unknown, expired or revoked",
+    403: "the user's role or agency does not allow it",
+    404: "no such object, or not one released to the user's agency",
+    409: "the object is not in a state that allows it",
+    410: "the release to the user's agency was withdrawn",
+    413: "request body too large",
+    422: "invalid input: the message names each field",
+    429: "too many attempts: try again later",
+    503: "the database or the audit log is unavailable: try again",
+}
+
+
+#: The error statuses any route of the API may give: a malformed or oversized request, no valid
+#: token, invalid input, the store unavailable.
+COMMON_ERRORS = (400, 401, 413, 422, 503)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of the error statuses a route gives (:data:`ERROR_STATUSES`)."""
+    return {
+        s: {
+            "model": ValidationErrorOut if s == 422 else ErrorOut,
+            "description": ERROR_STATUSES[s],
+        }
+        for s in statuses
+    }
