@@ -224,11 +224,12 @@ def test_a_database_error_logs_no_parameter_values(
     db_records = [rec for rec in caplog.records if "database error" in rec.getMessage()]
     assert db_records, [rec.getMessage() for rec in caplog.records]
     for rec in caplog.records:
-        text = rec.getMessage() + (
-            logging.Formatter().formatException(rec.exc_info) if rec.exc_info else ""
-        )
-        assert PARAM_SENTINEL not in text, text
-    assert "OperationalError" in db_records[0].getMessage()
+        logged = rec.getMessage()
+        if rec.exc_info:
+            logged += logging.Formatter().formatException(rec.exc_info)
+        assert PARAM_SENTINEL not in logged, logged
+    # the kinds are named: OperationalError (SQLite), ProgrammingError (PostgreSQL)
+    assert any(k in db_records[0].getMessage() for k in ("OperationalError", "ProgrammingError"))
     assert "INSERT" in db_records[0].getMessage()
 
 
