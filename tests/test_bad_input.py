@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from tests.helpers.api import SITES, Api
 from tests.helpers.users import SEED_USERS
 from vigia.coverage import demo_aois_path, load_aois
-from vigia.errors import ConsentError, ValidationError
+from vigia.errors import ConsentError, ObservationError, ValidationError
 from vigia.store import Store, db_error_summary, normalise_amount
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -347,3 +347,18 @@ def test_schemathesis_as_every_role_finds_no_5xx_and_no_undeclared_response(api:
                 raise
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+# --- analyst marks ------------------------------------------------------------------------------
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "x"])
+def test_a_mark_with_an_impossible_time_is_an_observation_error(when: str) -> None:
+    from vigia.exploit.marks import marks_observations
+    from vigia.exploit.vocabulary import default_vocabulary
+
+    mark = {
+        "type": "Feature",
+        "properties": {"indicator": "tarp_structure", "time": when},
+        "geometry": {"type": "Point", "coordinates": [-107.4, 24.8]},
+    }
+    with pytest.raises(ObservationError, match="mark #0 time"):
+        marks_observations([mark], default_vocabulary())
