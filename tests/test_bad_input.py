@@ -362,3 +362,14 @@ def test_a_mark_with_an_impossible_time_is_an_observation_error(when: str) -> No
     }
     with pytest.raises(ObservationError, match="mark #0 time"):
         marks_observations([mark], default_vocabulary())
+
+
+@pytest.mark.parametrize("command", [["demo", "--out"], ["scenario", "evaluate", "--keep"]])
+def test_an_output_folder_that_cannot_be_made_is_one_line_exit_2(
+    tmp_path: Path, command: list[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    target = str(blocker / "out")
+    r = _vigia(*command, target, timeout_s=120)
+    _one_line_error(r, target)
