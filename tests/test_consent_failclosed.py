@@ -110,10 +110,13 @@ def test_no_placeable_frame_is_undetermined_and_exits_non_zero(unplaceable: Path
 
 
 def test_not_compliant_exits_non_zero(sortie: Path, tmp_path: Path) -> None:
-    # every AOI revoked before the sortie: every frame it took is outside consent
+    # every AOI revoked as it opened: every frame the sortie took is outside consent
     aois = json.loads(demo_aois_path().read_text(encoding="utf-8"))
     revoked = tmp_path / "revoked.geojson"
-    revoked.write_text(json.dumps(_revoked(aois, 1_000_000)))  # 1970: before anything
+    for feat in aois["features"]:  # revoked the instant consent began: an empty window
+        props = feat["properties"]
+        props.update(state="revoked", revoked_at=props["consent_from"])
+    revoked.write_text(json.dumps(aois))
     code, text = _compliance(str(sortie), "--aois", str(revoked), "--json")
     assert code == EXIT_NOT_COMPLIANT == 3, text
     report = json.loads(text)

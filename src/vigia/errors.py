@@ -17,6 +17,7 @@ line (exit status 2) and the API answers it with the status that
     ├── ConsentError                  an AOI / consent file that cannot be accepted
     ├── TimeError                     a time that is not ISO 8601 or has no time zone
     ├── OutputFormatError             an output file whose extension no writer writes
+    ├── OutputError                   an output file that cannot be written (no such folder...)
     ├── exploitation
     │   ├── ObservationError          a malformed observation
     │   ├── VocabularyError           a bad indicator vocabulary
@@ -106,6 +107,12 @@ class TimeError(VigiaError, ValueError):
 class OutputFormatError(VigiaError):
     """An output file whose extension names no format the writer can write
     (:func:`vigia.outputs.output_format`)."""
+
+
+class OutputError(VigiaError):
+    """An output file that cannot be written: its folder is missing or not writable, or the
+    write failed (disk full, permissions); the message names the path
+    (:func:`vigia.outputs.writing`)."""
 
 
 # --- Geometry, consent, exploitation ---------------------------------------------------------

@@ -1,28 +1,54 @@
-"""Output files: which format a writer writes to a path, by its extension."""
+"""Output files: which format a writer writes to a path, by its extension, and the one
+translation of a failed write into :class:`~vigia.errors.OutputError`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 
-from vigia.errors import OutputFormatError
+from vigia.errors import OutputError, OutputFormatError
 
-__all__ = ["output_format"]
+__all__ = ["output_error", "output_format", "writing"]
 
 
 def output_format(path: str | PathLike[str], formats: Mapping[str, str], what: str) -> str:
     """The format a writer of ``what`` writes to ``path``, by its extension (case-insensitive).
 
     ``formats`` maps each accepted extension (``".parquet"``) to a format name; any other
-    extension raises :class:`~vigia.errors.OutputFormatError` before anything is written.
+    extension raises :class:`~vigia.errors.OutputFormatError`, and a folder that does not
+    exist or cannot be written :class:`~vigia.errors.OutputError`, before anything is written.
     """
     suffix = Path(path).suffix.lower()
     try:
-        return formats[suffix]
+        fmt = formats[suffix]
     except KeyError:
         accepted = ", ".join(dict.fromkeys(formats))
         raise OutputFormatError(
             f"{what} output {str(path)!r}: the extension must be {accepted}"
             f" (not {suffix or 'none'})"
         ) from None
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise OutputError(f"{what} output {str(path)!r}: no such folder {str(folder)!r}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} output {str(path)!r}: folder {str(folder)!r} is not writable")
+    return fmt
+
+
+def output_error(exc: OSError, path: str | PathLike[str], what: str) -> OutputError:
+    """The :class:`~vigia.errors.OutputError` of a failed write of ``what`` to ``path``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OutputError(f"{what} output {str(path)!r} cannot be written: {reason}")
+
+
+@contextmanager
+def writing(path: str | PathLike[str], what: str) -> Iterator[None]:
+    """Run a write of ``what`` to ``path``: an :class:`OSError` becomes an
+    :class:`~vigia.errors.OutputError` naming the path (one line for the CLI, exit 2)."""
+    try:
+        yield
+    except OSError as exc:
+        raise output_error(exc, path, what) from exc

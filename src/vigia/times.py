@@ -11,8 +11,8 @@ own error type wrap these functions.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -24,8 +24,10 @@ from vigia.errors import TimeError
 __all__ = [
     "EPOCH",
     "PLAUSIBLE_US",
+    "USER_TIME_RANGE",
     "US_PER_S",
     "aware_utc",
+    "check_user_time",
     "format_time_us",
     "implausible_time_mask",
     "iso_time",
@@ -35,8 +37,11 @@ __all__ = [
     "parse_time_us",
     "time_us",
     "time_us_column",
+    "user_time_us",
     "utc_time",
 ]
+
+_D = TypeVar("_D", date, datetime)
 
 #: Microseconds per second.
 US_PER_S = 1_000_000
@@ -44,6 +49,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Times a platform can really carry, ``[first, last)`` in µs: 1990-01-01 to 2100-01-01 UTC.
 #: A decoded time outside is damage (a flipped bit, a wrong epoch), never a date to print.
 PLAUSIBLE_US = (631_152_000 * US_PER_S, 4_102_444_800 * US_PER_S)
+#: Dates and times a user may enter (an action's date, a digest period, a plan's start, an AOI's
+#: consent window), ``[first, last)``: 2000-01-01 to 2100-01-01 UTC. Anything else is a typo or
+#: a probe (year 1, year 9999), refused at the boundary before any arithmetic can overflow.
+USER_TIME_RANGE = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 
 def _us_of(t: datetime) -> int:
@@ -70,6 +79,40 @@ def utc_time(v: Any, what: str = "time") -> datetime:
             raise TimeError(f"{what} {v.isoformat()} has no UTC offset (no time zone)")
         return v.astimezone(UTC)
     raise TimeError(f"{what} is missing or not a time ({type(v).__name__})")
+
+
+def check_user_time(value: _D, what: str = "time") -> _D:
+    """``value`` unchanged when it is a date or time a user may enter (:data:`USER_TIME_RANGE`;
+    a date is its 00:00 UTC, a datetime needs a time zone); else :class:`TimeError` naming
+    ``what``. The one check of user-entered dates: the API's models, the CLI's options and the
+    store's services call it."""
+    lo, hi = USER_TIME_RANGE
+    span = f"{lo.date().isoformat()}..{hi.year - 1}-12-31"
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise TimeError(f"{what} {value.isoformat()} has no time zone; give Z or an offset")
+        inside = lo <= value < hi  # aware comparison: no conversion, no overflow at year 1/9999
+    elif isinstance(value, date):
+        inside = lo.date() <= value < hi.date()
+    else:
+        raise TimeError(f"{what} is not a date or time ({type(value).__name__})")
+    if not inside:
+        raise TimeError(f"{what} {value.isoformat()} is outside {span} (UTC)")
+    return value
+
+
+def user_time_us(value: Any, what: str = "time") -> int:
+    """µs since the epoch of a time a user entered (ISO 8601 text with an offset, or an aware
+    datetime), checked by :func:`check_user_time`."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise TimeError(f"{what} is not an ISO 8601 time: {value!r}") from None
+        value = parsed
+    if not isinstance(value, datetime):
+        raise TimeError(f"{what} must be an ISO 8601 time with an offset, got {value!r}")
+    return _us_of(check_user_time(value, what))
 
 
 def parse_time_us(value: Any, what: str = "time") -> int:

@@ -53,7 +53,7 @@ from vigia.errors import (
     VigiaError,
 )
 from vigia.share.render import inline_style_hashes
-from vigia.store import audit, audit_client, open_store
+from vigia.store import audit, audit_client, db_error_summary, open_store
 from vigia.store.users import ANONYMOUS
 
 __all__ = [
@@ -346,7 +346,8 @@ class ClientAddress:
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
-    log.error("database error: %s", exc)
+    # the error's kind only: its message quotes the statement and may quote values sent
+    log.error("database error: %s", db_error_summary(exc))
     return _error(503, "the database is unavailable or busy; try again")
 
 

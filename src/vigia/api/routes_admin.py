@@ -9,7 +9,14 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from vigia.api.deps import Session_, Staff, State, Supervisor, Who, actor
-from vigia.api.schemas import AgencyOut, AuditVerifyOut, DeliveryOut, MetricsOut
+from vigia.api.schemas import (
+    COMMON_ERRORS,
+    AgencyOut,
+    AuditVerifyOut,
+    DeliveryOut,
+    MetricsOut,
+    error_responses,
+)
 from vigia.api.views import delivery_view
 from vigia.store import (
     PARTNER_ROLES,
@@ -20,7 +27,7 @@ from vigia.store import (
     list_deliveries,
 )
 
-router = APIRouter(prefix="/api", tags=["programme"])
+router = APIRouter(prefix="/api", tags=["programme"], responses=error_responses(*COMMON_ERRORS))
 GEOJSON = "application/geo+json"
 
 
@@ -49,7 +56,7 @@ def metrics(who: Who, session: Session_) -> dict[str, Any]:
     return out
 
 
-@router.get("/agencies", response_model=list[AgencyOut])
+@router.get("/agencies", response_model=list[AgencyOut], responses=error_responses(403))
 def agencies(who: Staff, session: Session_) -> list[AgencyOut]:
     """Partner agencies a product can be released to: those with active partner users
     (analysts, supervisors)."""
@@ -63,7 +70,7 @@ def agencies(who: Staff, session: Session_) -> list[AgencyOut]:
     return [AgencyOut(code=c, name=n, country=k, partner_users=int(u)) for c, n, k, u in rows]
 
 
-@router.get("/deliveries", response_model=list[DeliveryOut])
+@router.get("/deliveries", response_model=list[DeliveryOut], responses=error_responses(403))
 def deliveries(who: Supervisor, session: Session_) -> list[dict[str, Any]]:
     """Every push of released sites to partner systems, oldest first (supervisors)."""
     rows = list_deliveries(session)
@@ -71,7 +78,7 @@ def deliveries(who: Supervisor, session: Session_) -> list[dict[str, Any]]:
     return [delivery_view(d) for d in rows]
 
 
-@router.get("/audit/verify", response_model=AuditVerifyOut)
+@router.get("/audit/verify", response_model=AuditVerifyOut, responses=error_responses(403))
 def audit_verify(who: Supervisor, state: State) -> AuditVerifyOut:
     """Walk the MAC-chained audit log against the checkpoint log: is every entry intact and
     none removed (supervisors)."""
@@ -86,7 +93,11 @@ def audit_verify(who: Supervisor, state: State) -> AuditVerifyOut:
     )
 
 
-@router.get("/coverage", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
+@router.get(
+    "/coverage",
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {}}}, **error_responses(403)},
+)
 async def coverage(who: Staff, state: State) -> Response:
     """Coverage cells (H3 hexagons) as a GeoJSON FeatureCollection (analysts, supervisors)."""
     data = await run_in_threadpool(state.files.coverage)

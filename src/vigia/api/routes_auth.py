@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vigia.api.cache import Principal
 from vigia.api.deps import BearerToken, State, Who
-from vigia.api.schemas import LoginIn, LoginOut, UserOut
+from vigia.api.schemas import COMMON_ERRORS, LoginIn, LoginOut, UserOut, error_responses
 from vigia.store import (
     AuthError,
     LoginThrottled,
@@ -19,7 +19,7 @@ from vigia.store import (
     revoke_token,
 )
 
-router = APIRouter(prefix="/api", tags=["auth"])
+router = APIRouter(prefix="/api", tags=["auth"], responses=error_responses(*COMMON_ERRORS))
 
 
 def user_out(who: Principal) -> UserOut:
@@ -36,10 +36,7 @@ def user_out(who: Principal) -> UserOut:
 @router.post(
     "/auth/login",
     response_model=LoginOut,
-    responses={
-        401: {"description": "wrong username or password"},
-        429: {"description": "too many failed logins: wait `Retry-After` seconds"},
-    },
+    responses=error_responses(429),
 )
 def login(body: LoginIn, state: State, request: Request) -> LoginOut:
     """Check the password and issue a bearer token (valid 12 hours); failed attempts are

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from vigia.api.cache import Principal
 from vigia.api.deps import Session_, Staff, State, Supervisor, Who, actor
 from vigia.api.schemas import (
+    COMMON_ERRORS,
     ApproveIn,
     Lang,
     PartnerProduct,
@@ -17,6 +18,7 @@ from vigia.api.schemas import (
     ProductOut,
     RejectIn,
     WithdrawIn,
+    error_responses,
 )
 from vigia.api.state import ApiState
 from vigia.api.views import partner_product_view, product_view, usernames
@@ -36,7 +38,7 @@ from vigia.store import (
 )
 from vigia.store.audit import AuditRecord
 
-router = APIRouter(prefix="/api", tags=["products"])
+router = APIRouter(prefix="/api", tags=["products"], responses=error_responses(*COMMON_ERRORS))
 
 ProductIdPath = Annotated[
     str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", description="product id")
@@ -55,7 +57,9 @@ def _names(session: Any, *products: Any) -> dict[int, str]:
     return usernames(session, people + [r.withdrawn_by for p in products for r in p.releases])
 
 
-@router.post("/products", status_code=201, response_model=ProductOut)
+@router.post(
+    "/products", status_code=201, response_model=ProductOut, responses=error_responses(403, 404)
+)
 def create(body: ProductIn, who: Staff, state: State) -> dict[str, Any]:
     """Draft a product (site report, sortie summary or digest) with its marking and tearline.
 
@@ -99,10 +103,7 @@ def index(who: Who, session: Session_) -> list[dict[str, Any]]:
 @router.get(
     "/products/{product_id}",
     response_model=ProductOut | PartnerProduct,
-    responses={
-        404: {"description": "no such product, or not released to the user's agency"},
-        410: {"description": "the release to the user's agency was withdrawn"},
-    },
+    responses=error_responses(404, 410),
 )
 def one(product_id: ProductIdPath, who: Who, session: Session_) -> dict[str, Any]:
     """One product: whole for staff, its tearline for partner users."""
@@ -128,11 +129,7 @@ def _render_input(
 @router.get(
     "/products/{product_id}/render",
     response_class=Response,
-    responses={
-        200: {"content": {t: {} for t, _ in FORMATS.values()}},
-        410: {"description": "the release to the user's agency was withdrawn"},
-        503: {"description": "not rendered within the time limit: see Retry-After"},
-    },
+    responses={200: {"content": {t: {} for t, _ in FORMATS.values()}}, **error_responses(404, 410)},
 )
 async def render(
     product_id: ProductIdPath,
@@ -164,7 +161,7 @@ async def render(
 @router.get(
     "/products/{product_id}/chips/{name}",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}},
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404, 410)},
 )
 def product_chip(
     product_id: ProductIdPath, name: ChipNamePath, who: Who, session: Session_
@@ -178,7 +175,11 @@ def product_chip(
     raise HTTPException(404, f"no chip {name!r} in product {product_id}")
 
 
-@router.post("/products/{product_id}/approve", response_model=ProductOut)
+@router.post(
+    "/products/{product_id}/approve",
+    response_model=ProductOut,
+    responses=error_responses(403, 404, 409),
+)
 def approve(
     product_id: ProductIdPath,
     body: ApproveIn,
@@ -198,7 +199,11 @@ def approve(
     return view
 
 
-@router.post("/products/{product_id}/reject", response_model=ProductOut)
+@router.post(
+    "/products/{product_id}/reject",
+    response_model=ProductOut,
+    responses=error_responses(403, 404, 409),
+)
 def reject(
     product_id: ProductIdPath, body: RejectIn, who: Supervisor, state: State
 ) -> dict[str, Any]:
@@ -213,7 +218,7 @@ def reject(
 @router.post(
     "/products/{product_id}/withdraw",
     response_model=ProductOut,
-    responses={409: {"description": "the product is not released, or already withdrawn"}},
+    responses=error_responses(403, 404, 409),
 )
 def withdraw(
     product_id: ProductIdPath,

@@ -22,7 +22,15 @@ from vigia.api.deps import (
     principal_of,
 )
 from vigia.api.partner import accepts_gzip
-from vigia.api.schemas import ActionIn, ActionOut, Lang, PartnerSite, StaffSite
+from vigia.api.schemas import (
+    COMMON_ERRORS,
+    ActionIn,
+    ActionOut,
+    Lang,
+    PartnerSite,
+    StaffSite,
+    error_responses,
+)
 from vigia.api.state import ApiState
 from vigia.api.views import (
     action_view,
@@ -45,7 +53,7 @@ from vigia.store import (
 )
 from vigia.store.auditlog import AuditRecord
 
-router = APIRouter(prefix="/api", tags=["sites"])
+router = APIRouter(prefix="/api", tags=["sites"], responses=error_responses(*COMMON_ERRORS))
 
 SITE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 SiteIdPath = Annotated[str, Path(pattern=SITE_ID, description="site id, e.g. S7f3a2c91")]
@@ -84,7 +92,6 @@ def _staff_sites(state: ApiState, who: Principal, lang: str) -> list[dict[str, A
 @router.get(
     "/sites",
     response_model=list[StaffSite] | list[PartnerSite],
-    responses={401: {"description": "not logged in"}},
     openapi_extra={"security": BEARER_SECURITY},
 )
 async def sites(request: Request, lang: LangQuery = None) -> Response:
@@ -111,7 +118,7 @@ async def sites(request: Request, lang: LangQuery = None) -> Response:
 @router.get(
     "/sites/{site_id}",
     response_model=StaffSite | PartnerSite,
-    responses={404: {"description": "no such site, or not released to the user's agency"}},
+    responses=error_responses(404),
 )
 async def site(site_id: SiteIdPath, who: Who, state: State, lang: LangQuery = None) -> Response:
     """One site, with the same visibility as the list (404 when not visible)."""
@@ -142,7 +149,11 @@ async def site(site_id: SiteIdPath, who: Who, state: State, lang: LangQuery = No
     return _json(await run_in_threadpool(one))
 
 
-@router.get("/sites/{site_id}/evidence", response_model=list[dict[str, Any]])
+@router.get(
+    "/sites/{site_id}/evidence",
+    response_model=list[dict[str, Any]],
+    responses=error_responses(403, 404),
+)
 def evidence(site_id: SiteIdPath, who: Staff, state: State, session: Session_) -> Response:
     """The observations fused into the site, each with its chip URL (analysts, supervisors)."""
     user = actor(session, who)
@@ -160,7 +171,7 @@ def evidence(site_id: SiteIdPath, who: Staff, state: State, session: Session_) -
 @router.get(
     "/chips/{chip_id}",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "no such chip"}},
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404)},
 )
 async def chip(chip_id: ChipIdPath, who: Who, state: State) -> Response:
     """An observation's image chip. Partner users get it only when the (metadata-free) image is
@@ -194,7 +205,12 @@ async def chip(chip_id: ChipIdPath, who: Who, state: State) -> Response:
     return Response(data, media_type="image/jpeg")
 
 
-@router.post("/sites/{site_id}/ack", status_code=201, response_model=ActionOut)
+@router.post(
+    "/sites/{site_id}/ack",
+    status_code=201,
+    response_model=ActionOut,
+    responses=error_responses(403, 404),
+)
 def ack(site_id: SiteIdPath, who: Partner, state: State) -> ActionOut:
     """Acknowledge receipt of a site released to the user's agency."""
     with state.store.transaction() as s:
@@ -204,7 +220,12 @@ def ack(site_id: SiteIdPath, who: Partner, state: State) -> ActionOut:
     return ActionOut.model_validate(view)
 
 
-@router.post("/sites/{site_id}/actions", status_code=201, response_model=ActionOut)
+@router.post(
+    "/sites/{site_id}/actions",
+    status_code=201,
+    response_model=ActionOut,
+    responses=error_responses(403, 404),
+)
 def record(site_id: SiteIdPath, body: ActionIn, who: Partner, state: State) -> ActionOut:
     """Record what the agency did at a site released to it: inspection, operation, lab
     dismantled or nothing found, with date, place and seizures (normalised to count, kg, L)."""
@@ -225,7 +246,9 @@ def record(site_id: SiteIdPath, body: ActionIn, who: Partner, state: State) -> A
     return ActionOut.model_validate(view)
 
 
-@router.get("/sites/{site_id}/actions", response_model=list[ActionOut])
+@router.get(
+    "/sites/{site_id}/actions", response_model=list[ActionOut], responses=error_responses(404)
+)
 def actions(site_id: SiteIdPath, who: Who, session: Session_) -> list[ActionOut]:
     """Actions on a site: every agency's for staff, their own agency's for partner users."""
     user = actor(session, who)

@@ -21,15 +21,20 @@ from pydantic import (
     model_validator,
 )
 
-from vigia.store import CLASSIFICATIONS, ROLES, SUBSTANCES
+from vigia.errors import ValidationError
+from vigia.store import CLASSIFICATIONS, ROLES, SUBSTANCES, normalise_amount
+from vigia.times import check_user_time
 
 __all__ = [
+    "COMMON_ERRORS",
+    "ERROR_STATUSES",
     "ActionIn",
     "ActionOut",
     "AgencyOut",
     "ApproveIn",
     "AuditVerifyOut",
     "DeliveryOut",
+    "ErrorOut",
     "Indicator",
     "LoginIn",
     "LoginOut",
@@ -42,12 +47,12 @@ __all__ = [
     "SeizureIn",
     "StaffSite",
     "UserOut",
+    "ValidationErrorOut",
+    "error_responses",
 ]
 
 #: Units a seizure may be reported in (normalised by the store to count, kg or L).
 UNITS = ("count", "kg", "g", "lb", "L", "gal")
-#: Earliest action date accepted.
-EARLIEST_ACTION = dt.date(2000, 1, 1)
 
 
 def _clean_text(v: str) -> str:
@@ -64,6 +69,8 @@ SiteId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 AgencyCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,15}$")]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Lang = Literal["en", "es"]
+#: A time a user may enter: with its offset, within :data:`vigia.times.USER_TIME_RANGE`.
+UserTime = Annotated[AwareDatetime, AfterValidator(check_user_time)]
 
 
 #: Unknown fields named in the one error that refuses them (the rest are counted).
@@ -183,8 +190,8 @@ class ProductIn(_In):
         default_factory=lambda: ["USA", "MEX"], min_length=1, max_length=20
     )
     mission_id: Annotated[Text, Field(min_length=1, max_length=128)] | None = None
-    period_start: AwareDatetime | None = None
-    period_end: AwareDatetime | None = None
+    period_start: UserTime | None = None
+    period_end: UserTime | None = None
     lang: Lang = "en"
 
     @field_validator("caveats", mode="before")
@@ -252,8 +259,17 @@ class SeizureIn(_In):
     """One quantity seized: pills by count, powders by mass, precursors by mass or volume."""
 
     substance: Literal[SUBSTANCES]  # type: ignore[valid-type]
-    amount: float = Field(gt=0, le=1e12, allow_inf_nan=False)
+    amount: float = Field(gt=0, allow_inf_nan=False)
     unit: Literal[UNITS]  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _normalisable(self) -> SeizureIn:
+        # the store's one rule (positive, finite, whole pills, within bounds in its units)
+        try:
+            normalise_amount(self.substance, self.amount, self.unit)
+        except ValidationError as exc:
+            raise ValueError(exc.message) from None
+        return self
 
 
 class ActionIn(_In):
@@ -269,11 +285,8 @@ class ActionIn(_In):
 
     @field_validator("date")
     @classmethod
-    def _not_too_old(cls, v: dt.date | dt.datetime) -> dt.date | dt.datetime:
-        day = v.date() if isinstance(v, dt.datetime) else v
-        if day < EARLIEST_ACTION:
-            raise ValueError(f"the action date must be on or after {EARLIEST_ACTION.isoformat()}")
-        return v
+    def _plausible(cls, v: dt.date | dt.datetime) -> dt.date | dt.datetime:
+        return check_user_time(v, "the action date")
 
 
 class SeizureOut(BaseModel):
@@ -352,3 +365,61 @@ class AuditVerifyOut(BaseModel):
     first_bad_seq: int | None
     problem: str | None
     message: str
+
+
+# --- errors -----------------------------------------------------------------------------------
+class ErrorOut(BaseModel):
+    """Every error of the API: ``{"detail": "clear message"}``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str
+
+
+class ValidationProblem(BaseModel):
+    """One problem of a request that does not fit its model: where, what, which kind."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(ErrorOut):
+    """422: the one-line message, and the problems: ``errors`` for a request that does not fit
+    its model, ``problems`` (text) for one a service refuses."""
+
+    errors: list[ValidationProblem] | None = None
+    problems: list[str] | None = None
+
+
+#: What each error status of the API means (the route decorators' ``responses=``).
+ERROR_STATUSES: dict[int, str] = {
+    400: "malformed request (e.g. a Content-Length that is not a number)",
+    401: "not logged in, or the token is unknown, expired or revoked",
+    403: "the user's role or agency does not allow it",
+    404: "no such object, or not one released to the user's agency",
+    409: "the object is not in a state that allows it",
+    410: "the release to the user's agency was withdrawn",
+    413: "request body too large",
+    422: "invalid input: the message names each field",
+    429: "too many attempts: try again later",
+    503: "the database or the audit log is unavailable: try again",
+}
+
+
+#: The error statuses any route of the API may give: a malformed or oversized request, no valid
+#: token, invalid input, the store unavailable.
+COMMON_ERRORS = (400, 401, 413, 422, 503)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of the error statuses a route gives (:data:`ERROR_STATUSES`)."""
+    return {
+        s: {
+            "model": ValidationErrorOut if s == 422 else ErrorOut,
+            "description": ERROR_STATUSES[s],
+        }
+        for s in statuses
+    }

@@ -42,6 +42,7 @@ from vigia.app.process import (
 )
 from vigia.app.products import DraftRequest, draft_product, render_product
 from vigia.footprints import TerrainOptions
+from vigia.outputs import writing
 from vigia.store import (
     Product,
     Site,
@@ -180,7 +181,8 @@ def prepare_demo_store(
                     made.append(_made(p))
             if made and export_dir is not None:
                 out = Path(export_dir)
-                out.mkdir(parents=True, exist_ok=True)
+                with writing(out, "partner renderings"):
+                    out.mkdir(parents=True, exist_ok=True)
                 with store.transaction() as session:
                     first = session.get_one(Product, made[0].product_id)
                     reader = get_user(session, DEMO_EXPORT_READER)
@@ -266,7 +268,8 @@ def run_demo(
     from vigia.plan import demo_plan_aois_path
     from vigia.scenario import build_world, fly_sorties
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with writing(out_dir, "demo"):
+        out_dir.mkdir(parents=True, exist_ok=True)
     data = data_dir or out_dir / "data"
     reporter.step("1. the world and its sorties")
     world = build_world(seed)

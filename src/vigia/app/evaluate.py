@@ -42,6 +42,7 @@ from vigia.exploit.fusion import passes_of
 from vigia.exploit.scoring import DetectionPass, looks_by_cell, site_terms
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
 from vigia.footprints import TerrainOptions
+from vigia.outputs import writing
 from vigia.scenario.flights import SCENARIO_POSE_SIGMAS, fly_sorties
 from vigia.scenario.world import World, build_world
 from vigia.store.catalog import Catalog
@@ -147,7 +148,8 @@ def evaluate(
     say = log or (lambda _msg: None)
     with tempfile.TemporaryDirectory(prefix="vigia-eval-") as tmp:
         root = Path(work_dir) if work_dir is not None else Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
+        with writing(root, "evaluation"):
+            root.mkdir(parents=True, exist_ok=True)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         world = build_world(seed, labs=labs, decoys=decoys, vocabulary=vocab)

@@ -11,6 +11,7 @@ from vigia.app.process import iter_footprints
 from vigia.footprints import TerrainOptions
 from vigia.plan import compare_plan, parse_base, plan_sortie, schedule_revisits
 from vigia.telemetry.source import TelemetryReader
+from vigia.times import user_time_us
 
 __all__ = ["plan_run", "plan_vs_flown"]
 
@@ -28,6 +29,9 @@ def plan_run(
     or, with ``until``, a revisit schedule; return the summary. With ``output``, write the plan
     GeoJSON there (and its KML beside it) or, for a schedule, the summary as JSON."""
     b = parse_base(base)
+    user_time_us(start, "--start")
+    if until is not None:
+        user_time_us(until, "--until")
     if until is not None:
         schedule = schedule_revisits(aois, b, start, until, platform)
         if output is not None:

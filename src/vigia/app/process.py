@@ -19,7 +19,7 @@ import shapely
 
 from vigia.app.telemetry import ProgressFactory, TelemetryDone, bar, decode_telemetry
 from vigia.footprints import FOOTPRINT_SCHEMA, Footprinter, GeoAccuracy, TerrainOptions
-from vigia.outputs import output_format
+from vigia.outputs import output_format, writing
 from vigia.telemetry.source import TelemetryReader, describe
 from vigia.telemetry.table import TelemetrySummary, geo_metadata
 from vigia.times import iso_time_column
@@ -65,17 +65,25 @@ def write_footprints(tables: Iterable[pa.Table], path: Path) -> int:
         return _write_geojson(tables, path)
     meta = {b"geo": geo_metadata("footprint", ("Polygon",))}
     rows = 0
-    with pq.ParquetWriter(path, FOOTPRINT_SCHEMA.with_metadata(meta), compression="zstd") as w:
+    with writing(path, "footprints"):
+        w = pq.ParquetWriter(path, FOOTPRINT_SCHEMA.with_metadata(meta), compression="zstd")
+    try:
         for t in tables:
-            w.write_table(t)
+            with writing(path, "footprints"):
+                w.write_table(t)
             rows += t.num_rows
+    finally:
+        with writing(path, "footprints"):
+            w.close()
     return rows
 
 
 def _write_geojson(tables: Iterable[pa.Table], path: Path) -> int:
     """GeoJSON FeatureCollection of the valid footprints (streamed, one feature per frame)."""
     rows = 0
-    with path.open("w", encoding="utf-8") as fh:
+    with writing(path, "footprints"):
+        fh = path.open("w", encoding="utf-8")
+    with fh, writing(path, "footprints"):
         fh.write('{"type": "FeatureCollection", "features": [\n')
         first = True
         for t in tables:
@@ -231,8 +239,11 @@ def coverage_to_file(
     (outlining ``aois``); returns the cells."""
     from vigia.coverage import coverage_from_footprints, load_aois, plot_coverage, write_cells
     from vigia.coverage.accumulate import CELLS_FORMATS
+    from vigia.coverage.plot import MAP_FORMATS
 
     output_format(output, CELLS_FORMATS, "coverage cells")  # before reading anything
+    if png is not None:
+        output_format(png, MAP_FORMATS, "coverage map")
     registry = load_aois(aois) if aois else None
 
     def all_footprints() -> Iterator[pa.Table]:

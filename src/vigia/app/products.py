@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from sqlalchemy.orm import Session
 
 from vigia import __version__
-from vigia.errors import RenderError
+from vigia.errors import RenderError, TimeError
 from vigia.share import products as share_products
 from vigia.share.codec import tearline_dict, tearline_from_dict
 from vigia.share.markings import Marking
@@ -52,6 +52,7 @@ from vigia.store import (
     partner_tearline,
 )
 from vigia.store.catalog import Catalog
+from vigia.times import check_user_time
 
 __all__ = [
     "FORMATS",
@@ -334,6 +335,12 @@ def draft_product(session: Session, author: User, req: DraftRequest, catalog: Ca
             made = share_products.sortie_summary(sortie, rows, obs, chips, **common)
         else:
             start, end = req.period_start, req.period_end
+            for name, t in (("period_start", start), ("period_end", end)):
+                if t is not None:
+                    try:
+                        check_user_time(t, name)
+                    except TimeError as exc:
+                        raise ValidationError(exc.message) from None
             if start is None or end is None:
                 seen = [t for r in rows for t in (r["first_seen"], r["last_seen"]) if t is not None]
                 if not seen:

@@ -50,7 +50,7 @@ from h3.api import numpy_int as h3n
 from vigia.coverage._frames import FootprintsLike, Frames, read_frames
 from vigia.coverage.solar import CIVIL_TWILIGHT_DEG, elevation_from_terms, sun_terms
 from vigia.errors import GeoError
-from vigia.outputs import output_format
+from vigia.outputs import output_format, writing
 from vigia.telemetry.sensors import SENSOR_EO, SENSOR_IR
 
 DEFAULT_RES = 10
@@ -673,7 +673,8 @@ CELLS_FORMATS = {".parquet": "parquet"}
 def write_cells(table: pa.Table, path: str | PathLike[str]) -> None:
     """Write a cells table to Parquet (zstd, ``.parquet``), keeping its metadata."""
     output_format(path, CELLS_FORMATS, "coverage cells")
-    pq.write_table(table, path, compression="zstd")
+    with writing(path, "coverage cells"):
+        pq.write_table(table, path, compression="zstd")
 
 
 def read_cells(path: str | PathLike[str]) -> pa.Table:

@@ -34,7 +34,8 @@ The rule
   releasable either. So is a point without a finite position or a time, and every row when no
   registry is given.
 * Times in an AOI file must carry a UTC offset (``Z`` or ``±hh:mm``). Naive times are refused:
-  read as UTC they would move a window by seven hours in Sinaloa.
+  read as UTC they would move a window by seven hours in Sinaloa. So are times outside
+  :data:`vigia.times.USER_TIME_RANGE` (2000-2100), as for every date a user enters.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from shapely.geometry.base import BaseGeometry
 
 from vigia.coverage._frames import FootprintsLike, float_column, read_frames
 from vigia.errors import ConsentError
-from vigia.times import format_time_us, parse_time_us, time_us_column
+from vigia.times import format_time_us, time_us_column, user_time_us
 
 CONSENTED = "consented"
 WITHHELD = "withheld"
@@ -197,14 +198,16 @@ def _parse_feature(i: int, feat: Any) -> AOI:
     if state not in AOI_STATES:
         raise fail(f"state must be one of {', '.join(AOI_STATES)}, got {state!r}")
     try:
-        t_from = parse_time_us(props["consent_from"], "consent_from")
-        t_until = parse_time_us(props["consent_until"], "consent_until")
+        t_from = user_time_us(props["consent_from"], "consent_from")
+        t_until = user_time_us(props["consent_until"], "consent_until")
         rev = props.get("revoked_at")
-        t_rev = None if rev is None else parse_time_us(rev, "revoked_at")
+        t_rev = None if rev is None else user_time_us(rev, "revoked_at")
     except ValueError as exc:
         raise fail(str(exc)) from None
     if t_until <= t_from:
         raise fail("consent_until is not after consent_from")
+    if t_rev is not None and t_rev < t_from:
+        raise fail("revoked_at is before consent_from (a window cannot end before it starts)")
     if state == "revoked" and t_rev is None:
         raise fail("state is revoked but revoked_at is missing")
     shapely.prepare(shape)

@@ -26,7 +26,11 @@ from shapely.geometry.base import BaseGeometry
 
 from vigia.coverage.consent import AOI, ConsentRegistry
 from vigia.errors import GeoError
+from vigia.outputs import output_format, writing
 from vigia.times import format_time_us
+
+#: Extensions of :func:`plot_coverage`.
+MAP_FORMATS = {".png": "png"}
 
 _STATE_STYLE: dict[str, tuple[str, Any, str]] = {
     "consented": ("#1a9850", "-", "consented / consentida"),
@@ -76,6 +80,7 @@ def plot_coverage(
     """
     if by not in ("passes", "gsd"):
         raise GeoError(f"by must be 'passes' or 'gsd', got {by!r}")
+    output_format(path, MAP_FORMATS, "coverage map")
     cell = cells.column("cell").to_numpy()
     polys = [np.asarray(h3i.cell_to_boundary(int(c)))[:, ::-1] for c in cell.tolist()]
 
@@ -177,5 +182,6 @@ def plot_coverage(
         foot = "no coverage / sin cobertura"
     ax.set_title(foot, fontsize=8, color="#333333")
     out = Path(path)
-    fig.savefig(out, dpi=dpi)
+    with writing(out, "coverage map"):
+        fig.savefig(out, dpi=dpi)
     return out

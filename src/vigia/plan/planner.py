@@ -49,7 +49,7 @@ from vigia.coverage.accumulate import DEFAULT_RES
 from vigia.coverage.consent import consented_mask
 from vigia.coverage.solar import CIVIL_TWILIGHT_DEG, solar_elevation_deg
 from vigia.errors import PlanError, TimeError
-from vigia.outputs import output_format
+from vigia.outputs import output_format, writing
 from vigia.plan.lanes import LocalFrame, Pattern, lane_pattern, orbit_pattern
 from vigia.plan.platform import PlatformProfile, SensorSetting, load_platform
 from vigia.plan.registry import PlanningAOI, PlanningRegistry, load_planning_aois
@@ -632,7 +632,9 @@ class SortiePlan:
     def write_geojson(self, path: str | PathLike[str]) -> None:
         """Write `to_geojson` to a ``.geojson`` (or ``.json``) file."""
         output_format(path, {".geojson": "geojson", ".json": "geojson"}, "plan")
-        Path(path).write_text(json.dumps(self.to_geojson(), ensure_ascii=False), encoding="utf-8")
+        text = json.dumps(self.to_geojson(), ensure_ascii=False)
+        with writing(path, "plan"):
+            Path(path).write_text(text, encoding="utf-8")
 
     def to_kml(self) -> str:
         """The plan as a KML document."""
@@ -642,7 +644,9 @@ class SortiePlan:
 
     def write_kml(self, path: str | PathLike[str]) -> None:
         """Write `to_kml` to a file."""
-        Path(path).write_text(self.to_kml(), encoding="utf-8")
+        text = self.to_kml()
+        with writing(path, "plan"):
+            Path(path).write_text(text, encoding="utf-8")
 
     def cells_table(self) -> pa.Table:
         """Predicted coverage: one row per H3 cell (column ``cell``, uint64)."""

@@ -27,7 +27,7 @@ from typing import Any
 
 from vigia.coverage.accumulate import DEFAULT_RES
 from vigia.errors import PlanError
-from vigia.outputs import output_format
+from vigia.outputs import output_format, writing
 from vigia.plan.planner import (
     DEFAULT_OVERLAP,
     US,
@@ -124,7 +124,9 @@ class RevisitSchedule:
     def write_json(self, path: str | PathLike[str]) -> None:
         """Write `summary` to a ``.json`` file."""
         output_format(path, {".json": "json"}, "revisit schedule")
-        Path(path).write_text(json.dumps(self.summary(), indent=2, default=str), encoding="utf-8")
+        text = json.dumps(self.summary(), indent=2, default=str)
+        with writing(path, "revisit schedule"):
+            Path(path).write_text(text, encoding="utf-8")
 
 
 def schedule_revisits(

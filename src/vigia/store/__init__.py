@@ -23,6 +23,8 @@ from vigia.errors import (
 )
 from vigia.store.actions import (
     GALLON_L,
+    MAX_AMOUNT,
+    MIN_AMOUNT,
     POUND_KG,
     SeizureInput,
     acknowledge,
@@ -44,6 +46,7 @@ from vigia.store.db import (
     Store,
     current_revision,
     database_url,
+    db_error_summary,
     downgrade,
     head_revision,
     open_store,
@@ -128,6 +131,8 @@ __all__ = [
     "DEFAULT_DATA_DIR",
     "GALLON_L",
     "GENESIS_HASH",
+    "MAX_AMOUNT",
+    "MIN_AMOUNT",
     "PARTNER_ROLES",
     "POUND_KG",
     "PRODUCT_KINDS",
@@ -176,6 +181,7 @@ __all__ = [
     "create_user",
     "current_revision",
     "database_url",
+    "db_error_summary",
     "downgrade",
     "get_agency",
     "get_product",

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vigia.errors import NotFound, PermissionDenied, ValidationError
+from vigia.errors import NotFound, PermissionDenied, TimeError, ValidationError
 from vigia.store.audit import audit, lock_audit
 from vigia.store.models import (
     ACTION_KINDS,
@@ -30,10 +30,12 @@ from vigia.store.models import (
     User,
 )
 from vigia.store.sites import site_visible_to
-from vigia.times import aware_utc
+from vigia.times import aware_utc, check_user_time
 
 __all__ = [
     "GALLON_L",
+    "MAX_AMOUNT",
+    "MIN_AMOUNT",
     "POUND_KG",
     "SeizureInput",
     "acknowledge",
@@ -90,6 +92,11 @@ _FAMILIES = {
 }
 #: Kinds of action that can come with seizures.
 SEIZING_KINDS = frozenset({"inspection", "operation", "lab_dismantled"})
+#: Smallest seizure the store accepts, in its units (kg or L: one milligram, one millilitre); an
+#: amount that normalises below it (5e-324 g) is a typo or a probe, and would vanish to zero.
+MIN_AMOUNT = 1e-6
+#: Largest seizure the store accepts, in its units (pills, kg or L).
+MAX_AMOUNT = 1e9
 MAX_NOTES = 10_000
 MAX_SEIZURES = 100
 
@@ -108,7 +115,8 @@ def normalise_amount(substance: str, amount: float, unit: str) -> tuple[float, s
 
     Raises :class:`ValidationError` for an unknown substance or unit, a unit that does not fit
     the substance (pills by count, powders by mass, precursors by mass or volume), or an amount
-    that is not a positive finite number (whole for pills).
+    that is not a positive finite number (whole for pills) or that normalises outside
+    [:data:`MIN_AMOUNT`, :data:`MAX_AMOUNT`] (count, kg or L).
     """
     if substance not in _FAMILIES:
         raise ValidationError(f"unknown substance {substance!r} (one of {', '.join(SUBSTANCES)})")
@@ -129,7 +137,14 @@ def normalise_amount(substance: str, amount: float, unit: str) -> tuple[float, s
         raise ValidationError(f"amount of {substance} must be greater than zero, got {amount!r}")
     if family == "count" and value != math.floor(value):
         raise ValidationError(f"{substance} are counted: {amount!r} is not a whole number")
-    return value * mul / div, _NORMAL_UNIT[family]
+    normal = value * mul / div
+    if not MIN_AMOUNT <= normal <= MAX_AMOUNT:
+        unit_n = _NORMAL_UNIT[family]
+        raise ValidationError(
+            f"amount {amount!r} {unit} of {substance} is {normal:g} {unit_n}: outside "
+            f"{MIN_AMOUNT:g}..{MAX_AMOUNT:g} {unit_n}"
+        )
+    return normal, _NORMAL_UNIT[family]
 
 
 def _seizure_input(raw: SeizureInput | Mapping[str, Any], i: int) -> SeizureInput:
@@ -142,13 +157,13 @@ def _seizure_input(raw: SeizureInput | Mapping[str, Any], i: int) -> SeizureInpu
 
 
 def _occurred(value: datetime | date) -> datetime:
+    try:
+        value = check_user_time(value, "the action date")
+    except TimeError as exc:
+        raise ValidationError(exc.message) from None
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValidationError("the action time has no time zone")
         return value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(0, 0), tzinfo=UTC)
-    raise ValidationError(f"the action date {value!r} is not a date")
+    return datetime.combine(value, time(0, 0), tzinfo=UTC)
 
 
 def record_action(

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Dialect, Engine, Table, bindparam, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from vigia.errors import AuditUnavailable
-from vigia.store import AuditEntry, Store
+from vigia.store import AuditEntry, Store, db_error_summary
 from vigia.store.audit import AuditRecord, chain_rows, crosses_checkpoint
 from vigia.store.auditkey import AuditKey, CheckpointLog
 from vigia.store.models import AuditHead
@@ -263,7 +264,12 @@ class AuditSink:
             try:
                 self._appender.append([p.record for p in batch])
             except Exception as exc:
-                log.exception("audit append failed for %d entries", len(batch))
+                if isinstance(exc, SQLAlchemyError):  # its message may quote the values
+                    log.error(
+                        "audit append failed for %d entries: %s", len(batch), db_error_summary(exc)
+                    )
+                else:
+                    log.exception("audit append failed for %d entries", len(batch))
                 error = exc
             self._release(batch, error)
 

@@ -29,7 +29,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigia.errors import AuditKeyError, StoreError
@@ -57,6 +57,7 @@ __all__ = [
     "Store",
     "current_revision",
     "database_url",
+    "db_error_summary",
     "head_revision",
     "make_engine",
     "open_store",
@@ -109,7 +110,11 @@ def make_engine(url: str) -> Engine:
         if parsed.database in (None, "", ":memory:"):
             raise StoreError("an in-memory SQLite database cannot be shared; give a file")
         engine = create_engine(
-            parsed, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=16
+            parsed,
+            connect_args={"check_same_thread": False},
+            pool_size=8,
+            max_overflow=16,
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -121,8 +126,24 @@ def make_engine(url: str) -> Engine:
             max_overflow=16,
             pool_pre_ping=True,
             connect_args={"application_name": "vigia"},
+            hide_parameters=True,
         )
     raise StoreError(f"unsupported database {backend!r}: use sqlite or postgresql+psycopg")
+
+
+def db_error_summary(exc: BaseException) -> str:
+    """What may be logged of a database error: its type, the driver's error type and the kind of
+    statement (``OperationalError (sqlite3.OperationalError) in INSERT``), never the statement's
+    parameters nor the driver's message (which may quote values)."""
+    text = type(exc).__name__
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        text += f" ({type(orig).__module__}.{type(orig).__name__})"
+    if isinstance(exc, StatementError) and exc.statement:
+        words = exc.statement.split(None, 1)
+        if words:
+            text += f" in {words[0].upper()[:16]}"
+    return text
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:

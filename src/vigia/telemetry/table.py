@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vigia.klv.batch import META_FIELDS, SCHEMA
-from vigia.outputs import output_format
+from vigia.outputs import output_error, output_format, writing
 
 #: A gap in the telemetry is a step in time longer than this (s).
 DEFAULT_GAP_S = 1.0
@@ -121,6 +121,7 @@ class TelemetryWriter:
     def _run(self) -> None:
         pending: list[pa.Table] = []
         size = 0
+        item: pa.Table | None = pa.table({})
         try:
             while True:
                 item = self._queue.get()
@@ -132,10 +133,14 @@ class TelemetryWriter:
                     pending, size = [], 0
                 if item is None:
                     return
-        except BaseException as exc:  # surfaced by close()
-            self._error = exc
-            while self._queue.get() is not None:
-                pass
+        except BaseException as exc:  # surfaced by write() and close()
+            self._error = (
+                output_error(exc, self.path, "telemetry") if isinstance(exc, OSError) else exc
+            )
+            # Drain until the end marker so that write() never blocks on a full queue; when the
+            # failing write was the last one, the marker is already taken: stop at once.
+            while item is not None:
+                item = self._queue.get()
 
     def write(self, table: pa.Table) -> None:
         """Append ``table`` (schema :data:`vigia.klv.batch.SCHEMA`)."""
@@ -151,11 +156,12 @@ class TelemetryWriter:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
-        if self._writer is None and self._error is None:
-            self._writer = _parquet_writer(self.path, _FILE_SCHEMA)
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        with writing(self.path, "telemetry"):
+            if self._writer is None and self._error is None:
+                self._writer = _parquet_writer(self.path, _FILE_SCHEMA)
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         if self._error is not None:
             raise self._error
 
