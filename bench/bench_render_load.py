@@ -13,6 +13,9 @@ partner reader alternates ``GET /api/sites`` and ``GET /api/products/{id}`` (bot
 three PDFs in a loop as staff, each time after emptying the render cache (so that each is a
 real rendering). It prints the partner's p50/p99 of both phases, their ratio, and the renders'.
 
+Before the load phases it times each of the three sortie-summary PDFs rendered alone, in this
+process, with no server (``render_input`` + ``render_bytes``), and prints its pages and size.
+
 Run: ``.venv/bin/python bench/bench_render_load.py [--demo DIR] [--duration 30] [--workers 1]``.
 Not run by pytest.
 """
@@ -127,6 +130,26 @@ def render_loop(
             out.append((r.status_code, time.perf_counter() - t))
 
 
+def time_pdfs(data_dir: Path, summaries: list[str]) -> None:
+    """Render each sortie summary as a staff PDF alone, with no server, and print the time."""
+    from vigia.app.products import render_bytes, render_input
+    from vigia.store import get_product
+
+    with open_store(data_dir) as store, store.transaction() as s:
+        ana = get_user(s, "bench.ana")
+        for pid in summaries:
+            inp = render_input(s, get_product(s, ana, pid), "pdf", "es", viewer=ana)
+            n_obs = len(inp.analyst.get("observations", [])) if isinstance(inp.analyst, dict) else 0
+            t0 = time.perf_counter()
+            pdf = render_bytes(inp)
+            dt = time.perf_counter() - t0
+            pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+            print(
+                f"sortie summary {pid[:12]} PDF alone: {dt:.2f} s, {pages} pages, "
+                f"{len(pdf):,} bytes{f', {n_obs:,} observations' if n_obs else ''}"
+            )
+
+
 def pct(values: list[float], q: int) -> float:
     """The ``q``-th percentile of ``values``."""
     if len(values) < 2:
@@ -151,6 +174,7 @@ def main() -> None:
         data_dir = root / "data"
         shutil.copytree(demo / "data", data_dir, ignore=shutil.ignore_patterns(RENDERS_DIR))
         summaries, report = prepare(data_dir)
+        time_pdfs(data_dir, summaries)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = dict(os.environ)
