@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
     not_a_server_error,
     response_schema_conformance,
@@ -24,6 +22,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.helpers.api import SITES, Api
+from tests.helpers.fuzz import fuzz_api
 from tests.helpers.users import SEED_USERS
 from vigia.coverage import demo_aois_path, load_aois
 from vigia.errors import ConsentError, ObservationError, ValidationError
@@ -318,34 +317,8 @@ def test_schemathesis_as_every_role_finds_no_5xx_and_no_undeclared_response(api:
     api.release(SITES[0], ["SEMAR"])
     api.draft(site_id=SITES[1])
     headers = [api.headers(u) for u in ROLE_USERS]
-    app = api.client.app
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    operations = [r.ok() for r in schema.get_all_operations()]  # type: ignore[union-attr]
-    assert len(operations) >= 19
-    # Logging out revokes the tokens the other operations are called with: it goes last.
-    operations.sort(key=lambda op: op.path == "/api/auth/logout")
     checks = [not_a_server_error, status_code_conformance, response_schema_conformance]
-    failures: list[str] = []
-    for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=FUZZ_EXAMPLES,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-            derandomize=True,
-        )
-        def run(case: Any) -> None:
-            for h in headers:
-                case.call_and_validate(headers=h, checks=checks)
-
-        try:
-            run()
-        except BaseException as exc:  # collect every operation's failure, then report them all
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
+    failures = fuzz_api(api.client.app, headers, checks, examples=FUZZ_EXAMPLES)
     assert not failures, "\n\n".join(failures)
 
 
