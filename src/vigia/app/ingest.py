@@ -669,21 +669,33 @@ def dedupe_passes(passes: pa.Table) -> pa.Table:
             ("t1", "descending"),
         ]
     )
-    cols = [order.column(k).cast(pa.string()).to_pylist() for k in PASS_KEY]
-    keep: list[int] = []
-    last: tuple[Any, ...] | None = None
-    for i, key in enumerate(zip(*cols, strict=True)):
-        if key != last:
-            keep.append(i)
-            last = key
-    if len(keep) == passes.num_rows:
+    # sorted, so equal keys are adjacent: keep the first row of each run
+    sortie = pc.dictionary_encode(order.column("sortie").combine_chunks()).indices
+    keys = [
+        np.asarray(pc.fill_null(sortie, -1).to_numpy(zero_copy_only=False)),
+        np.asarray(pc.fill_null(order.column("cell"), 0).to_numpy()),
+        np.asarray(pc.fill_null(order.column("t0").cast(pa.int64()), 0).to_numpy()),
+    ]
+    first = np.ones(order.num_rows, dtype=bool)
+    first[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in keys])
+    if first.all():
         return passes
-    return order.take(pa.array(keep, pa.int64()))
+    return order.filter(pa.array(first))
 
 
-def _pass_keys(t: pa.Table) -> set[tuple[Any, ...]]:
-    cols = [t.column(k).cast(pa.string()).to_pylist() for k in (*PASS_KEY, "t1", "n_frames")]
-    return set(zip(*cols, strict=True))
+def _pass_ids(t: pa.Table) -> pa.ChunkedArray:
+    """One string per pass naming it whole: its key (:data:`PASS_KEY`), end and frames."""
+    parts = [
+        pc.fill_null(pc.cast(t.column(k), pa.string()), "") for k in (*PASS_KEY, "t1", "n_frames")
+    ]
+    return pc.binary_join_element_wise(*parts, "|")
+
+
+def _unique(parts: list[Any]) -> pa.Array:
+    """The distinct strings of ``parts`` (arrays), as one array."""
+    if not parts:
+        return pa.array([], pa.string())
+    return pc.unique(pa.chunked_array(parts, pa.string()).combine_chunks())
 
 
 def _without_inputs(
@@ -696,50 +708,45 @@ def _without_inputs(
     """``obs`` and ``passes`` without what the ``removed`` inputs gave and no input left still
     gives (an input ingested before inputs were kept one by one: its observations by source
     file, its passes by sortie)."""
-    gone_ids: set[str] = set()
-    gone_passes: set[tuple[Any, ...]] = set()
-    gone_files: set[str] = set()
-    gone_sorties: set[str] = set()
-    for sha, entry in removed.items():
-        o = catalog.input_table(sha, "observations")
-        if o is None or "obs_id" not in o.column_names:
-            gone_files.add(str(entry.get("path")))
-            gone_sorties.add(str(entry.get("sortie")))
-            continue
-        gone_ids.update(o.column("obs_id").to_pylist())
-        pas = catalog.input_table(sha, "passes")
-        if pas is not None and pas.num_rows:
-            gone_passes |= _pass_keys(pas)
-    for sha in manifest["inputs"]:
-        o = catalog.input_table(sha, "observations")
-        if o is not None and "obs_id" in o.column_names:
-            gone_ids.difference_update(o.column("obs_id").to_pylist())
-        pas = catalog.input_table(sha, "passes")
-        if pas is not None and pas.num_rows:
-            gone_passes -= _pass_keys(pas)
-    ids = obs.column("obs_id").to_pylist()
-    files = obs.column("source_file").to_pylist()
-    keep_obs = [
-        i
-        for i, (a, f) in enumerate(zip(ids, files, strict=True))
-        if a not in gone_ids and f not in gone_files
-    ]
-    keys = list(
-        zip(
-            *[
-                passes.column(k).cast(pa.string()).to_pylist()
-                for k in (*PASS_KEY, "t1", "n_frames")
-            ],
-            strict=True,
+
+    def given(shas: Any) -> tuple[list[Any], list[Any], list[str], list[str]]:
+        """Observation ids and pass ids the inputs ``shas`` gave; source files and sorties of
+        those ingested before inputs were kept one by one."""
+        ids: list[Any] = []
+        pass_ids: list[Any] = []
+        files: list[str] = []
+        sorties: list[str] = []
+        for sha in shas:
+            o = catalog.input_table(sha, "observations")
+            if o is None:
+                entry = removed.get(sha) or manifest["inputs"].get(sha) or {}
+                files.append(str(entry.get("path")))
+                sorties.append(str(entry.get("sortie")))
+                continue
+            ids.extend(o.column("obs_id").chunks)
+            pas = catalog.input_table(sha, "passes")
+            if pas is not None and pas.num_rows:
+                pass_ids.extend(_pass_ids(pas).chunks)
+        return ids, pass_ids, files, sorties
+
+    gone_ids, gone_pass_ids, gone_files, gone_sorties = given(removed)
+    kept_ids, kept_pass_ids, _, _ = given(manifest["inputs"])
+    gone = pc.filter(_unique(gone_ids), pc.invert(pc.is_in(_unique(gone_ids), _unique(kept_ids))))
+    gone_p = _unique(gone_pass_ids)
+    gone_p = pc.filter(gone_p, pc.invert(pc.is_in(gone_p, _unique(kept_pass_ids))))
+    keep_obs = pc.invert(
+        pc.or_(
+            pc.is_in(obs.column("obs_id"), gone),
+            pc.is_in(obs.column("source_file"), pa.array(gone_files, pa.string())),
         )
     )
-    sorties = passes.column("sortie").to_pylist()
-    keep_passes = [
-        i
-        for i, (k, so) in enumerate(zip(keys, sorties, strict=True))
-        if k not in gone_passes and so not in gone_sorties
-    ]
-    return obs.take(pa.array(keep_obs, pa.int64())), passes.take(pa.array(keep_passes, pa.int64()))
+    keep_passes = pc.invert(
+        pc.or_(
+            pc.is_in(_pass_ids(passes), gone_p),
+            pc.is_in(passes.column("sortie"), pa.array(gone_sorties, pa.string())),
+        )
+    )
+    return obs.filter(pc.fill_null(keep_obs, True)), passes.filter(pc.fill_null(keep_passes, True))
 
 
 def _dedupe(obs: pa.Table) -> pa.Table:

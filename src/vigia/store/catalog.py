@@ -296,18 +296,30 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+#: Inside ``.txn/``: the folders (relative to the data directory) a commit removes.
+REMOVALS = "REMOVE"
+
+
 def _staged_files(txn: Path) -> list[Path]:
-    return sorted(p for p in txn.rglob("*") if p.is_file() and p.name != COMMIT)
+    return sorted(
+        p
+        for p in txn.rglob("*")
+        if p.is_file() and p.relative_to(txn).as_posix() not in (COMMIT, REMOVALS)
+    )
 
 
 def _apply(txn: Path, root: Path) -> None:
-    """Rename every staged file over its target, then remove ``txn`` (idempotent)."""
+    """Rename every staged file over its target, remove the folders the transaction takes
+    out, then remove ``txn`` (idempotent: a run that dies here is finished by the next)."""
     for staged in _staged_files(txn):
         rel = staged.relative_to(txn)
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, target)
         fault_point(f"applied:{rel}")
+    if (txn / REMOVALS).exists():
+        for rel in json.loads((txn / REMOVALS).read_text(encoding="utf-8")):
+            shutil.rmtree(root / rel, ignore_errors=True)
     _fsync_dir(root)
     (txn / COMMIT).unlink(missing_ok=True)
     shutil.rmtree(txn, ignore_errors=True)
@@ -323,6 +335,7 @@ class CatalogTransaction:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         self.committed = False
+        self.removals: list[str] = []
 
     def _stage(self, rel: str, write: Any) -> None:
         path = self.dir / rel
@@ -351,10 +364,8 @@ class CatalogTransaction:
         )
 
     def remove_input(self, sha256: str) -> None:
-        """Take the records of input ``sha256`` out at commit (empty tables replace them)."""
-        for name in ("observations", "passes"):
-            if (self.catalog.inputs_dir / sha256 / f"{name}.parquet").exists():
-                self.write_input(sha256, name, pa.table({}))
+        """Take the records of input ``sha256`` out at commit."""
+        self.removals.append(f"inputs/{sha256}")
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Stage the manifest."""
@@ -368,6 +379,9 @@ class CatalogTransaction:
 
     def commit(self) -> None:
         """The commit point, then apply: every staged file replaces its target."""
+        if self.removals:
+            text = json.dumps(self.removals)
+            self._stage(REMOVALS, lambda p: p.write_text(text, encoding="utf-8"))
         try:
             _fsync_dir(self.dir)
             tmp = self.dir / f"{COMMIT}.tmp"
