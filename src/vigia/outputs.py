@@ -1,17 +1,20 @@
-"""Output files: which format a writer writes to a path, by its extension, and the one
-translation of a failed write into :class:`~vigia.errors.OutputError`."""
+"""Output files: which format a writer writes to a path, by its extension, the one translation
+of a failed write into :class:`~vigia.errors.OutputError`, and the one atomic replacement of a
+file."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 
 from vigia.errors import OutputError, OutputFormatError
 
-__all__ = ["output_error", "output_format", "writing"]
+__all__ = ["output_error", "output_format", "replace_atomically", "writing"]
 
 
 def output_format(path: str | PathLike[str], formats: Mapping[str, str], what: str) -> str:
@@ -52,3 +55,22 @@ def writing(path: str | PathLike[str], what: str) -> Iterator[None]:
         yield
     except OSError as exc:
         raise output_error(exc, path, what) from exc
+
+
+def replace_atomically(path: str | PathLike[str], write: Callable[[Path], object]) -> None:
+    """Replace ``path`` with what ``write`` writes to the temporary path it is given (in the
+    same folder), flushed to disk, then renamed over ``path``: readers see the old file or the
+    whole new one, never part of it. The temporary file is removed when ``write`` fails."""
+    path = Path(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

@@ -22,7 +22,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -31,6 +30,7 @@ from types import FrameType
 
 from vigia.app.products import Rendered, RenderInput, render_bytes
 from vigia.errors import RenderUnavailable
+from vigia.outputs import replace_atomically
 
 __all__ = [
     "DEFAULT_RENDER_TIMEOUT_S",
@@ -80,17 +80,7 @@ class RenderCache:
         """Store rendering ``key`` atomically: readers see the whole file or none."""
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".bin")
-        try:
-            with os.fdopen(fd, "wb") as fp:
-                fp.write(data)
-                fp.flush()
-                os.fsync(fp.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        replace_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _worker_init() -> None:

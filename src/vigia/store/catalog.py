@@ -50,6 +50,7 @@ import pyarrow.parquet as pq
 from vigia.errors import CatalogBusy, CatalogError
 from vigia.exploit.observations import OBSERVATION_SCHEMA
 from vigia.exploit.scoring import PASSES_SCHEMA, SITE_SCHEMA
+from vigia.outputs import replace_atomically
 from vigia.store.files import private_dir
 from vigia.times import null_implausible_times
 
@@ -267,15 +268,14 @@ class Catalog:
     def write_table(self, name: str, table: pa.Table) -> None:
         """Replace one of the Parquet files."""
         private_dir(self.root)
-        tmp = self.path(name).with_suffix(".parquet.tmp")
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, self.path(name))
+        replace_atomically(
+            self.root / f"{name}.parquet",
+            lambda tmp: pq.write_table(table, tmp, compression="zstd"),
+        )
 
     def _atomic_text(self, path: Path, text: str) -> None:
         private_dir(self.root)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     def write_aois(self, geojson: dict[str, Any]) -> None:
         """Keep the consent AOIs the data is ingested under."""
