@@ -15,7 +15,6 @@ from typing import Any, Final
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from pyproj import Geod
 
 from vigia.errors import GeoError
 from vigia.geo.dem import Dem
@@ -42,7 +41,7 @@ from vigia.geo.sensor import (
     sensor_frame_ecef,
     sin_cos_deg,
 )
-from vigia.geo.wgs84 import WGS84_A_M, WGS84_B_M, WGS84_E2, ecef_to_enu
+from vigia.geo.wgs84 import WGS84_A_M, WGS84_B_M, WGS84_E2, ecef_to_enu, geodesic_inv
 
 _DEG2RAD: Final = np.pi / 180.0
 _RAD2DEG: Final = 180.0 / np.pi
@@ -478,26 +477,10 @@ def _stats(diff_m: FloatArray) -> dict[str, float | int]:
     }
 
 
-_GEOD: Final = Geod(ellps="WGS84")
-
-
-def _geodesic_inv(
-    lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """Forward azimuth (deg from north) and geodesic distance (m) from points 1 to points 2;
-    NaN where either side is missing."""
-    ok = np.isfinite(lat1) & np.isfinite(lon1) & np.isfinite(lat2) & np.isfinite(lon2)
-    az = np.full(lat1.shape, np.nan)
-    dist = np.full(lat1.shape, np.nan)
-    if ok.any():
-        az[ok], _, dist[ok] = _GEOD.inv(lon1[ok], lat1[ok], lon2[ok], lat2[ok])
-    return az, dist
-
-
 def _distance_m(
     lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
 ) -> FloatArray:
-    return _geodesic_inv(lat1, lon1, lat2, lon2)[1]
+    return geodesic_inv(lat1, lon1, lat2, lon2)[1]
 
 
 def _wrap_deg(angle_deg: FloatArray) -> FloatArray:
@@ -534,7 +517,7 @@ def platform_bearing_offsets(columns: Any) -> dict[str, FloatArray]:
     n = row_count(columns)
     pose = pose_from_columns(columns)
     az, el = boresight_direction_deg(pose)
-    plat_az, _ = _geodesic_inv(
+    plat_az, _ = geodesic_inv(
         pose.lat_deg,
         pose.lon_deg,
         column(columns, "frame_center_latitude", n),

@@ -11,6 +11,7 @@ from typing import Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from pyproj import Geod
 
 FloatArray = NDArray[np.float64]
 
@@ -218,3 +219,20 @@ def great_circle_m(
     a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
     out: FloatArray = 2 * MEAN_EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
     return out
+
+
+_GEOD: Final = Geod(ellps="WGS84")
+
+
+def geodesic_inv(
+    lat1_deg: ArrayLike, lon1_deg: ArrayLike, lat2_deg: ArrayLike, lon2_deg: ArrayLike
+) -> tuple[FloatArray, FloatArray]:
+    """Forward azimuth (deg from true north) and distance (m) of the WGS84 geodesic from
+    points 1 to points 2 (pyproj), broadcast together; NaN where a coordinate is missing."""
+    a, b, c, d = np.broadcast_arrays(_f64(lat1_deg), _f64(lon1_deg), _f64(lat2_deg), _f64(lon2_deg))
+    az = np.full(a.shape, np.nan)
+    dist = np.full(a.shape, np.nan)
+    ok = np.isfinite(a) & np.isfinite(b) & np.isfinite(c) & np.isfinite(d)
+    if ok.any():
+        az[ok], _, dist[ok] = _GEOD.inv(b[ok], a[ok], d[ok], c[ok])
+    return az, dist

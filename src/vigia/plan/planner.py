@@ -49,6 +49,7 @@ from vigia.coverage.accumulate import DEFAULT_RES
 from vigia.coverage.consent import consented_mask
 from vigia.coverage.solar import CIVIL_TWILIGHT_DEG, solar_elevation_deg
 from vigia.errors import PlanError, TimeError
+from vigia.geo.wgs84 import geodesic_inv
 from vigia.outputs import output_format, writing
 from vigia.plan.lanes import LocalFrame, Pattern, lane_pattern, orbit_pattern
 from vigia.plan.platform import PlatformProfile, SensorSetting, load_platform
@@ -104,11 +105,7 @@ def _check_base(base: Sequence[float]) -> tuple[float, float]:
 
 def _distance_m(lon1: npt.ArrayLike, lat1: npt.ArrayLike, lon2: Any, lat2: Any) -> Any:
     """Geodesic distance on WGS84 (m), vectorised."""
-    a, b, c, d = np.broadcast_arrays(
-        np.asarray(lon1, float), np.asarray(lat1, float), np.asarray(lon2, float), lat2
-    )
-    _, _, dist = GEOD.inv(a.ravel(), b.ravel(), c.ravel(), np.asarray(d, float).ravel())
-    return np.asarray(dist, float).reshape(a.shape)
+    return geodesic_inv(lat1, lon1, lat2, lon2)[1]
 
 
 @dataclass(frozen=True)
