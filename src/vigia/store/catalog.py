@@ -39,6 +39,7 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ from vigia.exploit.observations import OBSERVATION_SCHEMA
 from vigia.exploit.scoring import PASSES_SCHEMA, SITE_SCHEMA
 from vigia.outputs import replace_atomically
 from vigia.store.files import private_dir
-from vigia.times import null_implausible_times
+from vigia.times import iso_time, null_implausible_times
 
 __all__ = [
     "FAULT_ENV",
@@ -193,9 +194,7 @@ class Catalog:
                         ) from None
                     time.sleep(0.05)
             os.ftruncate(fd, 0)
-            os.pwrite(
-                fd, f"pid {os.getpid()} since {time.strftime('%FT%TZ', time.gmtime())}".encode(), 0
-            )
+            os.pwrite(fd, f"pid {os.getpid()} since {iso_time(datetime.now(UTC))}".encode(), 0)
             self.recover()
             yield
         finally:
