@@ -28,7 +28,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, OperationalError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,7 +52,8 @@ from vigia.errors import (
     VigiaError,
 )
 from vigia.share.render import inline_style_hashes
-from vigia.store import audit, audit_client, db_error_summary, open_store
+from vigia.store import audit_client, db_error_summary, open_store
+from vigia.store.audit import AuditRecord
 from vigia.store.users import ANONYMOUS
 
 __all__ = [
@@ -169,13 +169,9 @@ async def _audit_denied(request: Request, status: int, message: str) -> Response
         "reason": message[:200],
     }
     state: ApiState = request.app.state.vigia
-
-    def write() -> None:
-        with state.store.transaction() as s:
-            audit(s, actor, "denied", obj_type[:32], str(value)[:64], details)
-
+    record = AuditRecord(actor, "denied", obj_type[:32], str(value)[:64], details)
     try:
-        await run_in_threadpool(write)
+        await state.sink.append(record)  # group commit, as the partner's hot reads
     except Exception:
         log.exception("a denied request could not be audited")
         return _error(503, "the audit log cannot be written; try again")
