@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vigia.api import routes_admin, routes_auth, routes_products, routes_sites
+from vigia.api import routes_admin, routes_auth, routes_products, routes_sites, routes_sorties
 from vigia.api.fastpath import PartnerSitesFastPath
 from vigia.api.state import ApiState, sync_if_newer
 from vigia.app.delivery import parse_tak
@@ -402,7 +402,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(DBAPIError, _database_error)
-    for module in (routes_auth, routes_sites, routes_products, routes_admin):
+    for module in (routes_auth, routes_sites, routes_products, routes_admin, routes_sorties):
         app.include_router(module.router)
 
     index = WEB_DIR / "index.html"
