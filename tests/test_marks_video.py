@@ -190,7 +190,7 @@ def test_edit_replaces_the_observation_and_delete_takes_it_out(
     catalog: Catalog, held: dict[str, Any]
 ) -> None:
     sortie = held["sortie"]
-    index, site, box = _site_in_view(catalog, sortie)
+    index, _site, box = _site_in_view(catalog, sortie)
     sites_before = catalog.sites().sort_by("site_id")
     mark = create_mark(
         catalog, sortie, time=_time_of(catalog, sortie, index), box=box, indicator=INDICATOR
