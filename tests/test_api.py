@@ -185,6 +185,23 @@ MATRIX = [
     Route("agencies", "GET", _fixed("/api/agencies"), expect(semar=403, fgr=403)),
     Route("deliveries", "GET", _fixed("/api/deliveries"), expect(ana=403, semar=403, fgr=403)),
     Route("audit verify", "GET", _fixed("/api/audit/verify"), expect(ana=403, semar=403, fgr=403)),
+    Route(
+        "sortie marks",
+        "GET",
+        _fixed("/api/sorties/no-such-sortie/marks"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+    ),
+    Route(
+        "create mark",
+        "POST",
+        _fixed("/api/sorties/no-such-sortie/marks"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+        body=lambda api, ctx: {
+            "time": "2026-05-03T10:00:00Z",
+            "box": [10, 10, 40, 40],
+            "indicator": "tarp_structure",
+        },
+    ),
 ]
 
 

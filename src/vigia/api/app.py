@@ -31,13 +31,21 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vigia.api import routes_admin, routes_auth, routes_products, routes_sites, routes_sorties
+from vigia.api import (
+    routes_admin,
+    routes_auth,
+    routes_marks,
+    routes_products,
+    routes_sites,
+    routes_sorties,
+)
 from vigia.api.fastpath import PartnerSitesFastPath
 from vigia.api.state import ApiState, sync_if_newer
 from vigia.app.delivery import parse_tak
 from vigia.errors import (
     AuditUnavailable,
     AuthError,
+    CatalogBusy,
     Conflict,
     Gone,
     LoginThrottled,
@@ -88,7 +96,10 @@ STATUS_OF: tuple[tuple[type[VigiaError], int], ...] = (
     (RenderError, 422),
     (AuditUnavailable, 503),
     (RenderUnavailable, 503),
+    (CatalogBusy, 503),
 )
+#: ``Retry-After`` (s) of a 503 because another writer holds the data directory.
+CATALOG_BUSY_RETRY_S = 5
 
 
 def _error(status: int, detail: str, **extra: Any) -> JSONResponse:
@@ -192,6 +203,8 @@ async def _vigia_error(request: Request, exc: Exception) -> Response:
     resp = _error(status, message)
     if isinstance(exc, (LoginThrottled, RenderUnavailable)):
         resp.headers["Retry-After"] = str(exc.retry_after_s)
+    elif isinstance(exc, CatalogBusy):
+        resp.headers["Retry-After"] = str(CATALOG_BUSY_RETRY_S)
     return resp
 
 
@@ -402,7 +415,15 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(DBAPIError, _database_error)
-    for module in (routes_auth, routes_sites, routes_products, routes_admin, routes_sorties):
+    modules = (
+        routes_auth,
+        routes_sites,
+        routes_products,
+        routes_admin,
+        routes_sorties,
+        routes_marks,
+    )
+    for module in modules:
         app.include_router(module.router)
 
     index = WEB_DIR / "index.html"
