@@ -85,7 +85,7 @@ def _site_in_view(catalog: Catalog, sortie: str) -> tuple[int, dict[str, Any], l
     site = catalog.site(seen["site_id"])
     assert site is not None
     pts = video.frames.column("pts_90k").to_numpy()
-    index = int(np.argmin(np.abs(pts - seen["pts_90k"]))) + 5
+    index = int(np.argmin(np.abs(pts - seen["pts_90k"]))) + 1
     g = ground_to_pixel(
         video.pose(index),
         0,
@@ -95,8 +95,8 @@ def _site_in_view(catalog: Catalog, sortie: str) -> tuple[int, dict[str, Any], l
         video.width_px,
         video.height_px,
     )
-    x, y = float(g["x_px"][0]), float(g["y_px"][0])
-    assert bool(g["in_view"][0])
+    x, y = float(np.ravel(g["x_px"])[0]), float(np.ravel(g["y_px"])[0])
+    assert bool(np.ravel(g["in_view"])[0])
     return index, site, [x - 15.0, y - 12.0, x + 15.0, y + 12.0]
 
 
