@@ -185,6 +185,32 @@ MATRIX = [
     Route("agencies", "GET", _fixed("/api/agencies"), expect(semar=403, fgr=403)),
     Route("deliveries", "GET", _fixed("/api/deliveries"), expect(ana=403, semar=403, fgr=403)),
     Route("audit verify", "GET", _fixed("/api/audit/verify"), expect(ana=403, semar=403, fgr=403)),
+    Route("sorties", "GET", _fixed("/api/sorties"), expect(semar=403, fgr=403)),
+    Route(
+        "sortie ticket",
+        "POST",
+        _fixed("/api/sorties/no-such-sortie/ticket"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+    ),
+    Route(
+        "sortie frame",
+        "GET",
+        _fixed("/api/sorties/no-such-sortie/frame?index=0"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+    ),
+    Route(
+        "sortie track",
+        "GET",
+        _fixed("/api/sorties/no-such-sortie/track"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+    ),
+    Route(
+        "geolocate",
+        "POST",
+        _fixed("/api/sorties/no-such-sortie/geolocate"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+        body=lambda api, ctx: {"time": 1.0, "x": 10, "y": 10},
+    ),
     Route(
         "sortie marks",
         "GET",

@@ -27,6 +27,7 @@ ORDER = (
     "share",
     "store",
     "scenario",
+    "video",
     "app",
     "api",
     "cli",

@@ -31,11 +31,11 @@ from vigia.errors import NotFound, ValidationError
 from vigia.exploit.vocabulary import default_vocabulary
 from vigia.footprints import TerrainOptions
 from vigia.geo.dem import Dem
-from vigia.geo.pixel import ground_to_pixel, pixel_to_ground
+from vigia.geo.pixel import pixel_to_ground
 from vigia.scenario import build_world, fly_sorties
 from vigia.store import AuditEntry
 from vigia.store.catalog import Catalog
-from vigia.video import open_sortie
+from vigia.video.sortie import open_sortie
 
 #: AOIs are cut to east of this longitude (deg): the sortie's last frames look west of it.
 CUT_LON_DEG = -107.28
@@ -76,27 +76,28 @@ def catalog(held: dict[str, Any], tmp_path: Path) -> Catalog:
     return Catalog(dst)
 
 
-def _site_in_view(catalog: Catalog, sortie: str) -> tuple[int, dict[str, Any], list[float]]:
+def _site_in_view(
+    catalog: Catalog, held: dict[str, Any]
+) -> tuple[int, dict[str, Any], list[float]]:
     """A frame a few frames after the first consented site was seen, that site, and a box
     around where the site is on that frame."""
-    video = open_sortie(catalog, sortie)
+    video = open_sortie(catalog, held["sortie"])
     obs = catalog.observations()
     seen = obs.filter(pc.is_valid(obs.column("site_id"))).sort_by("time").to_pylist()[0]
     site = catalog.site(seen["site_id"])
     assert site is not None
     pts = video.frames.column("pts_90k").to_numpy()
-    index = int(np.argmin(np.abs(pts - seen["pts_90k"]))) + 1
-    g = ground_to_pixel(
-        video.pose(index),
-        0,
-        seen["lat"],
-        seen["lon"],
-        seen["h_m"] if math.isfinite(seen["h_m"] or math.nan) else site["h_m"],
-        video.width_px,
-        video.height_px,
-    )
-    x, y = float(np.ravel(g["x_px"])[0]), float(np.ravel(g["y_px"])[0])
-    assert bool(np.ravel(g["in_view"])[0])
+    seen_at = int(np.argmin(np.abs(pts - seen["pts_90k"])))
+    with Dem(held["dem"]) as dem:
+        h = float(np.ravel(dem.ellipsoid_height_at(seen["lat"], seen["lon"]))[0])
+    for index in range(seen_at + 1, seen_at + 20):  # later: the site keeps its id
+        x_px, y_px, in_view = video.project(index, seen["lat"], seen["lon"], h)
+        x, y = float(np.ravel(x_px)[0]), float(np.ravel(y_px)[0])
+        inner = 30 < x < video.width_px - 30 and 30 < y < video.height_px - 30
+        if bool(np.ravel(in_view)[0]) and inner:
+            break
+    else:
+        raise AssertionError("the site is not in view after it was seen")
     return index, site, [x - 15.0, y - 12.0, x + 15.0, y + 12.0]
 
 
@@ -122,7 +123,7 @@ def test_a_mark_is_an_observation_placed_by_the_sensor_model(
     catalog: Catalog, held: dict[str, Any]
 ) -> None:
     sortie = held["sortie"]
-    index, site, box = _site_in_view(catalog, sortie)
+    index, site, box = _site_in_view(catalog, held)
     before = {s["site_id"]: s for s in catalog.sites().to_pylist()}
     mark = create_mark(
         catalog,
@@ -190,7 +191,7 @@ def test_edit_replaces_the_observation_and_delete_takes_it_out(
     catalog: Catalog, held: dict[str, Any]
 ) -> None:
     sortie = held["sortie"]
-    index, _site, box = _site_in_view(catalog, sortie)
+    index, _site, box = _site_in_view(catalog, held)
     sites_before = catalog.sites().sort_by("site_id")
     mark = create_mark(
         catalog, sortie, time=_time_of(catalog, sortie, index), box=box, indicator=INDICATOR
@@ -310,7 +311,7 @@ def test_api_marks_are_audited_and_their_effects_visible(
     api: Api, catalog: Catalog, held: dict[str, Any]
 ) -> None:
     sortie = held["sortie"]
-    index, site, box = _site_in_view(catalog, sortie)
+    index, site, box = _site_in_view(catalog, held)
     body = {"time": _time_of(catalog, sortie, index), "box": box, "indicator": INDICATOR}
     r = api.post(f"/api/sorties/{sortie}/marks", "ana", json={**body, "note": "lona"})
     assert r.status_code == 201, r.text

@@ -24,7 +24,7 @@ line (exit status 2) and the API answers it with the status that
     │   ├── ChipError                 chip parameters that cannot be used
     │   └── DetectorError             a detector model that does not fit its contract
     ├── CatalogError                  a data directory that is missing or damaged
-    │   └── CatalogBusy               another writer holds the data directory
+    │   └── CatalogBusy               another writer holds the data directory       (503)
     ├── PlanError                     bad platform profiles and plan inputs
     ├── ScenarioError                 a scenario that cannot be built as asked
     ├── sharing

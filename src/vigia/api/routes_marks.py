@@ -20,7 +20,7 @@ from vigia.api.schemas import COMMON_ERRORS, Text, _In, error_responses
 from vigia.api.state import ApiState, sync_if_newer
 from vigia.app.marks import MarkView, create_mark, delete_mark, edit_mark, list_marks
 from vigia.store import audit
-from vigia.video import open_sortie
+from vigia.video.sortie import open_sortie
 
 router = APIRouter(prefix="/api", tags=["marks"], responses=error_responses(*COMMON_ERRORS))
 

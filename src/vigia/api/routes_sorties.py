@@ -274,6 +274,8 @@ async def geolocate(
         else:
             i = v.frame_at(time_us=user_time_us(body.time, "time"))
         g = v.geolocate(i, body.x, body.y)
+        if not g["valid"]:
+            raise ValidationError(f"that pixel does not meet the ground ({g['reason']})")
         return {**g, "index": i, "mgrs": to_mgrs(g["lat"], g["lon"])}
 
     out = await run_in_threadpool(work)

@@ -309,6 +309,10 @@ def run_demo(
             progress=bars,
         )
     reporter.ingested(report, data)
+    # the workstation's playable video of the sorties that carry it (vigia.video)
+    from vigia.video import make_renditions
+
+    make_renditions(Catalog(data))
     reporter.step("8. ranked candidate sites")
     reporter.sites(data, 15)
     top = Catalog(data).sites()

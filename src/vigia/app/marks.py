@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 
 from vigia.app.ingest import IngestReport, ingest
 from vigia.coverage.consent import STATUS_COLUMN
-from vigia.errors import CatalogBusy, NotFound, ValidationError
+from vigia.errors import CatalogBusy, NotFound, TimeError, ValidationError
 from vigia.exploit.chips import write_frame_chips
 from vigia.exploit.marks import marks_observations, read_marks
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
@@ -50,7 +50,7 @@ from vigia.outputs import replace_atomically
 from vigia.store.catalog import Catalog
 from vigia.store.files import private_dir
 from vigia.times import format_time_us, iso_time, user_time_us
-from vigia.video import SortieVideo, open_sortie
+from vigia.video.sortie import SortieVideo, open_sortie
 
 __all__ = [
     "MARKS_DIR",
@@ -165,42 +165,20 @@ def _marks_lock(catalog: Catalog, wait_s: float) -> Iterator[None]:
 # --- the mark on its frame -----------------------------------------------------------------
 def _frame_of(video: SortieVideo, when: str | float | int) -> int:
     """The frame at ``when``: ISO 8601 text (a time of the sortie) or media time (s, a number);
-    a time outside the sortie is refused (ValidationError)."""
-    frames = video.frames
-    n = frames.num_rows
-    if n == 0:
-        raise ValidationError("the sortie has no video frames")
+    a time outside the sortie's video is refused (ValidationError)."""
     if isinstance(when, bool) or not isinstance(when, str | int | float):
         raise ValidationError("time must be an ISO 8601 time or a media time in seconds")
     if isinstance(when, str):
         try:
             t_us = user_time_us(when, "time")
-        except Exception as exc:  # TimeError: the message says what is wrong
-            raise ValidationError(str(exc)) from None
-        start, end = video.info.start, video.info.end
-        lo = int(start.timestamp() * 1e6) if start is not None else None
-        hi = int(end.timestamp() * 1e6) if end is not None else None
-        if lo is None or hi is None or not lo <= t_us <= hi:
-            raise ValidationError(
-                f"time {when} is outside the sortie ({_iso(start)} to {_iso(end)})"
-            )
+        except TimeError as exc:
+            raise ValidationError(exc.message) from None
         return int(video.frame_at(time_us=t_us))
-    media = np.asarray(frames.column("media_time_s").to_numpy(zero_copy_only=False), float)
-    if not math.isfinite(when) or not media[0] <= float(when) <= media[-1] + 0.5 / _rate(media):
-        raise ValidationError(
-            f"media time {when} s is outside the sortie's video (0 to {media[-1]:.3f} s)"
-        )
-    return int(np.clip(np.searchsorted(media, float(when), side="right") - 1, 0, n - 1))
-
-
-def _rate(media: np.ndarray) -> float:
-    d = np.diff(media)
-    d = d[d > 0]
-    return 1.0 / float(np.median(d)) if d.size else 1.0
-
-
-def _iso(t: datetime | None) -> str:
-    return "?" if t is None else iso_time(t)
+    media = np.asarray(video.frames.column("media_time_s").to_numpy(zero_copy_only=False), float)
+    step = float(np.median(np.diff(media))) if media.size > 1 else 0.0
+    if not media.size or not math.isfinite(when) or float(when) > media[-1] + step:
+        raise ValidationError(f"media time {when} s is outside the sortie's video")
+    return int(video.frame_at_media_time(float(when)))
 
 
 def _check_box(box: Sequence[Any], width_px: int, height_px: int) -> tuple[float, ...]:
@@ -241,15 +219,17 @@ def mark_feature(
     x0, y0, x1, y1 = _check_box(box, w, h)
     frames = video.frames
     t = frames.column("time")[index]
-    if not t.is_valid:
+    if not t.is_valid or frames.column("telemetry_row")[index].as_py() < 0:
         raise ValidationError(f"frame {index} has no telemetry: it cannot be placed")
     t_us = int(t.cast(pa.int64()).as_py())
     centre = video.geolocate(index, 0.5 * (x0 + x1), 0.5 * (y0 + y1))
-    if not (math.isfinite(centre["lat"]) and math.isfinite(centre["lon"])):
-        why = centre.get("reason") or "the line of sight does not meet the terrain"
+    given = [centre.get(k) for k in ("cov_ee_m2", "cov_en_m2", "cov_nn_m2")]
+    if not centre.get("valid") or any(c is None for c in given):
+        why = centre.get("reason") or "its uncertainty is unbounded: a perturbed ray misses"
         raise ValidationError(f"the box's centre cannot be placed on the ground ({why})")
+    cov = [float(c) for c in given if c is not None]
     corners = [video.geolocate(index, x, y) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
-    if all(math.isfinite(c["lat"]) and math.isfinite(c["lon"]) for c in corners):
+    if all(c.get("valid") for c in corners):
         ring = [[c["lon"], c["lat"]] for c in corners]
         geometry: dict[str, Any] = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
     else:  # a corner above the horizon: the point alone
@@ -262,7 +242,10 @@ def mark_feature(
         "time": format_time_us(t_us),
         "note": note,
         "author": author,
-        "sortie": video.info.sortie_id,
+        # the sortie as its stream's observations name it; the input it was drawn on
+        "sortie": video.info.sortie_id.split("~")[0],
+        "sortie_id": video.info.sortie_id,
+        "sortie_sha256": video.info.sha256,
         "box_px": [x0, y0, x1, y1],
         "frame_width": w,
         "frame_height": h,
@@ -270,16 +253,14 @@ def mark_feature(
         "frame_index": int(index),
         "lat": float(centre["lat"]),
         "lon": float(centre["lon"]),
-        "h_m": float(centre["h_m"]) if math.isfinite(centre["h_m"]) else None,
-        "cov_ee_m2": float(centre["cov_ee_m2"]),
-        "cov_en_m2": float(centre["cov_en_m2"]),
-        "cov_nn_m2": float(centre["cov_nn_m2"]),
+        "h_m": centre.get("h_m"),
+        "cov_ee_m2": float(cov[0]),
+        "cov_en_m2": float(cov[1]),
+        "cov_nn_m2": float(cov[2]),
         "source_file": str(video.info.path),
         "created": created,
         "edited": edited,
     }
-    if not all(math.isfinite(props[k]) for k in ("cov_ee_m2", "cov_en_m2", "cov_nn_m2")):
-        raise ValidationError("the box's centre has no usable uncertainty (a perturbed ray misses)")
     feature = {"type": "Feature", "geometry": geometry, "properties": props}
     marks_observations([feature], vocab)  # the format's own checks, before anything is written
     return feature
@@ -343,7 +324,7 @@ def _view(
     return MarkView(
         mark_id=str(props["mark_id"]),
         obs_id=obs_id,
-        sortie_id=str(props.get("sortie")),
+        sortie_id=str(props.get("sortie_id") or props.get("sortie")),
         time=str(props.get("time")),
         frame_index=props.get("frame_index"),
         box=list(props.get("box_px") or []),
@@ -454,7 +435,7 @@ def edit_mark(
         old = _read_feature(catalog, mark_id)
         before = _view(catalog, old, vocab)
         props = old["properties"]
-        video = open_sortie(catalog, str(props["sortie"]))
+        video = open_sortie(catalog, str(props.get("sortie_id") or props["sortie"]))
         feature = mark_feature(
             video,
             int(props["frame_index"]),
@@ -513,7 +494,8 @@ def list_marks(
     out = []
     for path in sorted(folder.glob("M*.geojson")):
         (feat,) = read_marks(path)
-        if sortie_id is not None and feat["properties"].get("sortie") != sortie_id:
+        props = feat["properties"]
+        if sortie_id is not None and (props.get("sortie_id") or props.get("sortie")) != sortie_id:
             continue
         out.append(_view(catalog, feat, vocab, obs))
     return sorted(out, key=lambda m: (m.time, m.mark_id))

@@ -350,7 +350,9 @@ class SortieVideo:
 
     def geolocate(self, index: int, x_px: float, y_px: float) -> dict[str, Any]:
         """Ground point of pixel (``x_px``, ``y_px``) of frame ``index``: ``lat``, ``lon``
-        (deg), ``h_m`` (HAE), ``ce90_m``, the covariance (m²) and ``geolocated_by``."""
+        (deg), ``h_m`` (HAE), ``ce90_m``, the covariance (m², None where unbounded),
+        ``geolocated_by``, and ``valid`` / ``reason`` (a ray that misses the ground: the values
+        are None). A pixel outside the frame is a :class:`ValidationError`."""
         w, h = self.width_px, self.height_px
         if not (0 <= x_px <= w and 0 <= y_px <= h):
             raise ValidationError(f"pixel ({x_px}, {y_px}) outside the {w}x{h} frame")
@@ -363,18 +365,23 @@ class SortieVideo:
             h,
             **self._terrain_kwargs(index),
         )
-        if not bool(g["valid"][0]):
-            raise ValidationError(f"pixel does not meet the ground ({g['reason'][0]})")
-        return {
-            "lat": float(g["lat"][0]),
-            "lon": float(g["lon"][0]),
-            "h_m": float(g["h"][0]),
-            "ce90_m": float(g["ce90_m"][0]),
-            "cov_ee_m2": float(g["cov_ee_m2"][0]),
-            "cov_en_m2": float(g["cov_en_m2"][0]),
-            "cov_nn_m2": float(g["cov_nn_m2"][0]),
-            "geolocated_by": "sensor_model",
+        valid = bool(g["valid"][0])
+        out: dict[str, Any] = {
+            k: _f(g[src][0]) if valid else None
+            for k, src in (
+                ("lat", "lat"),
+                ("lon", "lon"),
+                ("h_m", "h"),
+                ("ce90_m", "ce90_m"),
+                ("cov_ee_m2", "cov_ee_m2"),
+                ("cov_en_m2", "cov_en_m2"),
+                ("cov_nn_m2", "cov_nn_m2"),
+            )
         }
+        out["valid"] = valid and out["lat"] is not None
+        out["reason"] = None if out["valid"] else str(g["reason"][0] or "no ground")
+        out["geolocated_by"] = "sensor_model"
+        return out
 
     def project(
         self, index: int, lat: Any, lon: Any, h_m: Any
