@@ -228,6 +228,43 @@ MATRIX = [
             "indicator": "tarp_structure",
         },
     ),
+    Route(
+        "sortie snapshot",
+        "GET",
+        _fixed("/api/sorties/NO-SORTIE/snapshot?index=0"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+    ),
+    Route(
+        "sortie ortho",
+        "GET",
+        _fixed("/api/sorties/NO-SORTIE/ortho?index=0"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+    ),
+    Route(
+        "build mosaic",
+        "POST",
+        _fixed("/api/sorties/NO-SORTIE/mosaic"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+        body=lambda api, ctx: {"from": "2026-05-01T00:00:00Z", "to": "2026-05-01T00:01:00Z"},
+    ),
+    Route(
+        "mosaic",
+        "GET",
+        _fixed("/api/sorties/NO-SORTIE/mosaic"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+    ),
+    Route(
+        "mosaic png",
+        "GET",
+        _fixed("/api/sorties/NO-SORTIE/mosaic.png"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+    ),
+    Route(
+        "mosaic bounds",
+        "GET",
+        _fixed("/api/sorties/NO-SORTIE/mosaic.json"),
+        expect(ana=404, sam=404, semar=403, fgr=403),
+    ),
 ]
 
 

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vigia.api import (
     routes_admin,
     routes_auth,
+    routes_imagery,
     routes_marks,
     routes_products,
     routes_sites,
@@ -422,6 +423,7 @@ def create_app(
         routes_admin,
         routes_sorties,
         routes_marks,
+        routes_imagery,
     )
     for module in modules:
         app.include_router(module.router)

@@ -296,6 +296,17 @@ class SortieVideo:
             self._footprints = res
         return self._footprints
 
+    @property
+    def dem(self) -> Dem | None:
+        """The DEM the sortie is geolocated on, open; None over another terrain."""
+        self.footprints  # noqa: B018 (opens it on the way)
+        return self._dem
+
+    def frame_time(self, index: int) -> str | None:
+        """The time of frame ``index`` (ISO 8601 UTC), None when it has no telemetry."""
+        t = self.frames["time"][self.frame_at(index=index)].as_py()
+        return _iso(t)
+
     # --- per frame ----------------------------------------------------------------------------
     def frame_at(self, *, index: int | None = None, time_us: int | None = None) -> int:
         """The frame ``index`` (checked), or the frame whose telemetry time is nearest
