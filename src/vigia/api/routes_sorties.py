@@ -94,7 +94,11 @@ def _audit(
     return state.sink.append(AuditRecord(name, action, kind, oid, d))
 
 
-@router.get("/sorties", summary="The sorties held (analysts and supervisors)")
+@router.get(
+    "/sorties",
+    summary="The sorties held (analysts and supervisors)",
+    responses=error_responses(403),
+)
 async def sorties(who: Staff, state: State) -> list[dict[str, Any]]:
     """Every sortie of the data directory: id, whether it has video, start, end, sensor,
     ST 0601 packets and frame size."""
@@ -220,7 +224,11 @@ def _index(v: SortieVideo, index: int | None, when: str | None) -> int:
     return v.frame_at(time_us=user_time_us(when, "time"))
 
 
-@router.get("/sorties/{sortie_id}/frame", summary="One frame: footprint, targets, sites in view")
+@router.get(
+    "/sorties/{sortie_id}/frame",
+    summary="One frame: footprint, targets, sites in view",
+    responses=error_responses(403, 404, 410),
+)
 async def frame(
     sortie_id: SortieIdPath,
     who: Staff,
@@ -241,7 +249,11 @@ async def frame(
     return info
 
 
-@router.get("/sorties/{sortie_id}/track", summary="The sensor's track and footprints per frame")
+@router.get(
+    "/sorties/{sortie_id}/track",
+    summary="The sensor's track and footprints per frame",
+    responses=error_responses(403, 404, 410),
+)
 async def track(sortie_id: SortieIdPath, who: Staff, state: State) -> dict[str, Any]:
     """Per-frame arrays (at most 20,000 rows) for the player to interpolate at the video's
     current time: media time, sensor position, frame centre, footprint corners; and the
@@ -259,7 +271,11 @@ class GeolocateIn(_In):
     y: Annotated[float, Field(allow_inf_nan=False, description="pixels of the full frame")]
 
 
-@router.post("/sorties/{sortie_id}/geolocate", summary="The ground point of a pixel, with CE90")
+@router.post(
+    "/sorties/{sortie_id}/geolocate",
+    summary="The ground point of a pixel, with CE90",
+    responses=error_responses(403, 404, 410),
+)
 async def geolocate(
     sortie_id: SortieIdPath, body: GeolocateIn, who: Staff, state: State
 ) -> dict[str, Any]:
