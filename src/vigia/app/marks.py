@@ -44,6 +44,7 @@ from vigia.coverage.consent import STATUS_COLUMN
 from vigia.errors import CatalogBusy, NotFound, TimeError, ValidationError
 from vigia.exploit.chips import write_frame_chips
 from vigia.exploit.marks import marks_observations, read_marks
+from vigia.exploit.observations import usable_mask
 from vigia.exploit.vocabulary import Vocabulary, default_vocabulary
 from vigia.footprints import TerrainOptions
 from vigia.outputs import replace_atomically
@@ -352,8 +353,8 @@ def _cut_chip(
     of `vigia.exploit.chips`: withheld observations are never cut)."""
     obs_id = _obs_id(feature, vocab)
     obs = catalog.observations()
-    row = obs.filter(pc.equal(obs.column("obs_id"), obs_id)).slice(0, 1).to_pylist()
-    if not row or row[0].get(STATUS_COLUMN) != "consented" or row[0].get("status") != "ok":
+    row = obs.filter(pc.equal(obs.column("obs_id"), obs_id)).slice(0, 1)
+    if row.num_rows == 0 or not bool(usable_mask(row)[0]):
         return
     path = catalog.chips_dir / f"{obs_id}.jpg"
     if path.exists():
