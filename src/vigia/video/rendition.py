@@ -202,19 +202,11 @@ def _remux(
     progress: Callable[[int], None] | None,
 ) -> None:
     """Copy the H.264 packets into the MP4, shifted so that the first decodes at 0."""
-    import av
 
     ost = mp4.add_stream_from_template(vs)
     shift: int | None = None
     done = 0
-    demux = inp.demux(vs)
-    while True:
-        try:
-            pkt = next(demux)
-        except StopIteration:
-            break
-        except av.FFmpegError:  # a damaged packet: skipped, as the decoder would
-            continue
+    for pkt in _packets(inp, vs):
         if pkt.size == 0 or pkt.pts is None:
             continue
         dts = pkt.dts if pkt.dts is not None else pkt.pts
@@ -278,17 +270,24 @@ def _transcode(
         key_list[i] = i % g == 0
 
 
-def _decoded(inp: Any, vs: Any) -> Any:
+def _packets(inp: Any, vs: Any) -> Any:
+    """The packets of ``vs``; a damaged one is skipped, as a decoder would."""
     import av
 
     demux = inp.demux(vs)
     while True:
         try:
-            pkt = next(demux)
+            yield next(demux)
         except StopIteration:
-            break
+            return
         except av.FFmpegError:
             continue
+
+
+def _decoded(inp: Any, vs: Any) -> Any:
+    import av
+
+    for pkt in _packets(inp, vs):
         try:
             yield from pkt.decode()
         except av.FFmpegError:
